@@ -1,0 +1,179 @@
+//! The `dockhand-agent` command line. All errors become exit codes here and only here:
+//! 0 success, 1 invalid scan (decode), 2 bad usage or configuration, 3 runtime failure (journal, device, sync setup).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dockhand_agent::config::Config;
+use dockhand_protocol::decode::{decode_text, DecodeOptions};
+
+#[derive(Parser)]
+#[command(name = "dockhand-agent", version, about = "Dockhand edge agent for handhelds and dock gates")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the agent: read scanners, record movements, sync to the server.
+    Run {
+        /// The agent's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Decode one scan (argument, or `-`/nothing for stdin) and print what it means.
+    Decode {
+        /// Print JSON (DESIGN §8 shape).
+        #[arg(long)]
+        json: bool,
+        /// Treat digit strings without an AIM identifier as GS1 element strings.
+        #[arg(long)]
+        gs1: bool,
+        /// The character a keyboard wedge sends for FNC1, e.g. '|'.
+        #[arg(long)]
+        fnc1: Option<char>,
+        /// The scan; `-` or absent reads stdin up to EOF (one trailing CR/LF removed).
+        scan: Option<String>,
+    },
+    /// Print the running (or last run) agent's status: sync backlog, last sync result, sources, local stock.
+    Status {
+        /// The agent's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Run { config } => {
+            init_tracing();
+            let cfg = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("dockhand-agent: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match run(cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("dockhand-agent: {e:#}");
+                    ExitCode::from(3)
+                }
+            }
+        }
+        Cmd::Decode {
+            json,
+            gs1,
+            fnc1,
+            scan,
+        } => decode(json, gs1, fnc1, scan),
+        Cmd::Status { config } => match status(&config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("dockhand-agent: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cfg: Config) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("install SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            tracing::info!("shutting down");
+        };
+        dockhand_agent::run(cfg, shutdown).await
+    })?;
+    Ok(())
+}
+
+fn decode(json: bool, gs1: bool, fnc1: Option<char>, scan: Option<String>) -> ExitCode {
+    let text = match scan.as_deref() {
+        Some(s) if s != "-" => s.to_string(),
+        _ => {
+            let mut buf = Vec::new();
+            if let Err(e) = std::io::stdin().read_to_end(&mut buf) {
+                eprintln!("dockhand-agent: reading stdin: {e}");
+                return ExitCode::from(2);
+            }
+            let mut s = String::from_utf8_lossy(&buf).into_owned();
+            if s.ends_with('\n') {
+                s.pop();
+            }
+            if s.ends_with('\r') {
+                s.pop();
+            }
+            s
+        }
+    };
+    let fnc1_substitute = match fnc1 {
+        Some(c) if c.is_ascii() => Some(c as u8),
+        Some(c) => {
+            eprintln!("dockhand-agent: --fnc1 must be one ASCII character, got {c:?}");
+            return ExitCode::from(2);
+        }
+        None => None,
+    };
+    let opts = DecodeOptions {
+        today: time::OffsetDateTime::now_utc().date(),
+        fnc1_substitute,
+        assume_gs1: gs1,
+    };
+    match decode_text(&text, &opts) {
+        Ok(scan) => {
+            let v = scan.to_json();
+            if json {
+                println!("{v}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if json {
+                println!("{}", e.to_json());
+            } else {
+                eprintln!("invalid scan: {e}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn status(config: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = Config::load(config)?;
+    let v = dockhand_agent::read_status(&cfg.data_dir).with_context(|| {
+        format!(
+            "no status in {} (has the agent run yet?)",
+            cfg.data_dir.display()
+        )
+    })?;
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}

@@ -1,0 +1,257 @@
+//! Scanner sources: move bytes between a device and the protocol decoders, nothing else.
+//!
+//! A serial source runs two OS threads, because serialport is blocking I/O:
+//!
+//! - the *reader* reads bytes, frames and decodes them (`dockhand_protocol`), and sends one [`ScanEvent`] per scan
+//!   to the workflow, without waiting for the decision, so a burst of scans is pipelined into one group commit;
+//! - the *feedback writer* receives the decisions in scan order and writes `good_read` only once the scan's records
+//!   are durable, or `bad_read` for a rejection.
+//!
+//! A device that disappears (unplugged, read error) is reopened every second until shutdown.
+
+use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use dockhand_protocol::decode::{decode_scan, DecodeOptions};
+use dockhand_protocol::scan::{FrameEvent, Framer, FramerConfig};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::SourceConfig;
+use crate::workflow::{Decision, ScanInput};
+
+/// Resolves once the scan's records are durable (`Ok`) or could not be stored (`Err`).
+pub type Durable = oneshot::Receiver<Result<(), String>>;
+
+/// A decision on its way back to the device.
+#[derive(Debug)]
+pub struct Feedback {
+    /// The decision.
+    pub decision: Decision,
+    /// Present when the decision made records that must be durable before confirming.
+    pub durable: Option<Durable>,
+}
+
+/// One scan from a source to the workflow.
+#[derive(Debug)]
+pub struct ScanEvent {
+    /// The decoded scan, or why it could not be decoded.
+    pub input: ScanInput,
+    /// Where to send the decision.
+    pub feedback: std_mpsc::Sender<Feedback>,
+}
+
+/// What the status file shows about a source.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceStatus {
+    /// Device path.
+    pub path: String,
+    /// Open right now.
+    pub connected: bool,
+    /// The last device error.
+    pub last_error: Option<String>,
+    /// Scans confirmed with good-read feedback.
+    pub confirmed: u64,
+    /// Scans rejected.
+    pub rejected: u64,
+    /// The most recent decisions, newest last.
+    pub recent: Vec<String>,
+}
+
+const RECENT: usize = 20;
+
+/// Starts a serial barcode source. The threads end when `shutdown` is set.
+pub fn spawn_serial(
+    cfg: SourceConfig,
+    events: mpsc::Sender<ScanEvent>,
+    status: Arc<Mutex<SourceStatus>>,
+    shutdown: Arc<AtomicBool>,
+) -> thread::JoinHandle<()> {
+    thread::Builder::new()
+        .name(format!("serial {}", cfg.path.display()))
+        .spawn(move || serial_loop(cfg, events, status, shutdown))
+        .expect("spawn serial source thread")
+}
+
+fn set_status(status: &Mutex<SourceStatus>, f: impl FnOnce(&mut SourceStatus)) {
+    if let Ok(mut s) = status.lock() {
+        f(&mut s);
+    }
+}
+
+fn serial_loop(
+    cfg: SourceConfig,
+    events: mpsc::Sender<ScanEvent>,
+    status: Arc<Mutex<SourceStatus>>,
+    shutdown: Arc<AtomicBool>,
+) {
+    let path = cfg.path.display().to_string();
+    set_status(&status, |s| s.path = path.clone());
+    let mut logged_down = false;
+    while !shutdown.load(Ordering::Relaxed) {
+        // Not exclusive (TIOCEXCL): that flag outlives a holder killed with SIGKILL and would lock the restarted
+        // agent out of its own scanner. sled's lock on the data directory already keeps a second agent away.
+        let port = serialport::new(path.as_str(), cfg.baud)
+            .timeout(Duration::from_millis(20))
+            .exclusive(false)
+            .open();
+        let port = match port {
+            Ok(p) => p,
+            Err(e) => {
+                if !logged_down {
+                    tracing::warn!(source = %path, error = %e, "scanner not available; retrying every second");
+                    logged_down = true;
+                }
+                set_status(&status, |s| {
+                    s.connected = false;
+                    s.last_error = Some(e.to_string());
+                });
+                sleep_unless(&shutdown, Duration::from_secs(1));
+                continue;
+            }
+        };
+        logged_down = false;
+        tracing::info!(source = %path, baud = cfg.baud, "scanner connected");
+        set_status(&status, |s| {
+            s.connected = true;
+            s.last_error = None;
+        });
+        let writer = match port.try_clone() {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(source = %path, error = %e, "cannot clone serial port for feedback");
+                sleep_unless(&shutdown, Duration::from_secs(1));
+                continue;
+            }
+        };
+        let (fb_tx, fb_rx) = std_mpsc::channel::<Feedback>();
+        let fb_thread = {
+            let status = status.clone();
+            let good = cfg.good_read.clone().unwrap_or_default().into_bytes();
+            let bad = cfg.bad_read.clone().unwrap_or_default().into_bytes();
+            thread::spawn(move || feedback_loop(writer, fb_rx, good, bad, status))
+        };
+        let err = read_port(&cfg, port, &events, &fb_tx, &shutdown);
+        drop(fb_tx);
+        // The writer ends after it has answered every scan already sent; wait so feedback stays in order
+        // across a reconnect.
+        let _ = fb_thread.join();
+        if let Some(e) = err {
+            tracing::warn!(source = %path, error = %e, "scanner disconnected; reopening");
+            set_status(&status, |s| {
+                s.connected = false;
+                s.last_error = Some(e);
+            });
+            sleep_unless(&shutdown, Duration::from_millis(500));
+        }
+    }
+    set_status(&status, |s| s.connected = false);
+}
+
+fn sleep_unless(shutdown: &AtomicBool, total: Duration) {
+    let step = Duration::from_millis(50);
+    let end = Instant::now() + total;
+    while !shutdown.load(Ordering::Relaxed) && Instant::now() < end {
+        thread::sleep(step);
+    }
+}
+
+/// Reads until shutdown (returns `None`) or a device error (returns it).
+fn read_port(
+    cfg: &SourceConfig,
+    mut port: Box<dyn serialport::SerialPort>,
+    events: &mpsc::Sender<ScanEvent>,
+    feedback: &std_mpsc::Sender<Feedback>,
+    shutdown: &AtomicBool,
+) -> Option<String> {
+    let mut framer = Framer::new(FramerConfig {
+        terminator: cfg.terminator(),
+        stx_etx: cfg.stx_etx,
+        idle_timeout: Duration::from_millis(cfg.idle_timeout_ms),
+        ..FramerConfig::default()
+    });
+    let mut buf = [0u8; 4096];
+    while !shutdown.load(Ordering::Relaxed) {
+        match port.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => framer.push(&buf[..n], Instant::now()),
+            Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Some(e.to_string()),
+        }
+        while let Some(ev) = framer.poll(Instant::now()) {
+            let input = match ev {
+                FrameEvent::Frame(raw) => {
+                    let opts = DecodeOptions {
+                        today: time::OffsetDateTime::now_utc().date(),
+                        fnc1_substitute: cfg.fnc1_byte(),
+                        assume_gs1: cfg.gs1,
+                    };
+                    let text = String::from_utf8_lossy(&raw.data).into_owned();
+                    match decode_scan(raw.symbology.as_deref(), &raw.data, &opts) {
+                        Ok(scan) => ScanInput::Decoded {
+                            scan,
+                            raw: text,
+                            symbology: raw.symbology,
+                        },
+                        Err(e) => ScanInput::Invalid {
+                            reason: e.to_string(),
+                        },
+                    }
+                }
+                FrameEvent::Error(e) => ScanInput::Invalid {
+                    reason: e.to_string(),
+                },
+            };
+            let ev = ScanEvent {
+                input,
+                feedback: feedback.clone(),
+            };
+            if events.blocking_send(ev).is_err() {
+                return None; // the workflow has stopped: shutting down
+            }
+        }
+    }
+    None
+}
+
+fn feedback_loop(
+    mut port: Box<dyn serialport::SerialPort>,
+    rx: std_mpsc::Receiver<Feedback>,
+    good: Vec<u8>,
+    bad: Vec<u8>,
+    status: Arc<Mutex<SourceStatus>>,
+) {
+    for fb in rx {
+        let ok = match fb.durable {
+            Some(durable) => match durable.blocking_recv() {
+                Ok(Ok(())) => true,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "scan NOT stored; not confirming it");
+                    false
+                }
+                Err(_) => false,
+            },
+            None => fb.decision.is_ok(),
+        };
+        let bytes = if ok { &good } else { &bad };
+        if !bytes.is_empty() {
+            if let Err(e) = port.write_all(bytes).and_then(|()| port.flush()) {
+                tracing::warn!(error = %e, "could not send feedback to the scanner");
+            }
+        }
+        set_status(&status, |s| {
+            if ok {
+                s.confirmed += 1;
+            } else {
+                s.rejected += 1;
+            }
+            if s.recent.len() >= RECENT {
+                s.recent.remove(0);
+            }
+            s.recent.push(fb.decision.text().to_string());
+        });
+    }
+}

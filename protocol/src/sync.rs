@@ -1,0 +1,507 @@
+//! Sync wire types, version 1 (DESIGN §5).
+//!
+//! These are the JSON bodies exchanged between `dockhand-agent` and `dockhand-server`. Field names are a contract:
+//! agents in the field speak this format for years, so fields may be added (as `Option` or with a default) but
+//! never renamed or removed.
+//!
+//! A movement's identity is `(device_id, seq)`. `seq` starts at 1 and is contiguous per device. The server compares
+//! a replayed movement with the stored one by value ([`Movement`] is `PartialEq`), so every field that matters for
+//! stock is part of the comparison.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The version of this wire format, sent by agents in the `X-Dockhand-Protocol` header.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What a movement does to stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MovementKind {
+    /// Goods arrive (into `to_location`).
+    Receive,
+    /// Goods go from the dock to their storage location.
+    Putaway,
+    /// Goods move between two locations.
+    Move,
+    /// Goods are picked (out of `from_location`).
+    Pick,
+    /// Goods leave the site (out of `from_location`).
+    Ship,
+    /// A correction (into `to_location` or out of `from_location`).
+    Adjust,
+    /// A counted quantity; an observation only, it changes no stock by itself.
+    Count,
+}
+
+impl MovementKind {
+    /// The lowercase name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementKind::Receive => "receive",
+            MovementKind::Putaway => "putaway",
+            MovementKind::Move => "move",
+            MovementKind::Pick => "pick",
+            MovementKind::Ship => "ship",
+            MovementKind::Adjust => "adjust",
+            MovementKind::Count => "count",
+        }
+    }
+}
+
+/// Where a movement came from: the raw scan or tag read that caused it, kept for audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MovementSource {
+    /// A barcode scan.
+    Barcode {
+        /// The scan's data as received (after framing, without the AIM identifier).
+        raw: String,
+        /// The AIM symbology identifier such as `]C1`, if the scanner sent one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        symbology: Option<String>,
+    },
+    /// An RFID tag read.
+    Epc {
+        /// The EPC in hexadecimal.
+        epc: String,
+        /// The antenna that saw it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        antenna: Option<u16>,
+        /// Peak RSSI in dBm.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rssi: Option<i16>,
+    },
+    /// Entered by hand or created by the system.
+    Manual,
+}
+
+/// One stock movement recorded by a device (DESIGN §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Movement {
+    /// The device that recorded it.
+    pub device_id: String,
+    /// Contiguous per device, starting at 1.
+    pub seq: u64,
+    /// Device time when the scan was accepted.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// What the movement does.
+    pub kind: MovementKind,
+    /// The item as a GTIN-14.
+    pub gtin: String,
+    /// Batch or lot number (GS1 AI 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lot: Option<String>,
+    /// Expiry date as `YYYY-MM-DD` (GS1 AI 17).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<String>,
+    /// Serial numbers (GS1 AI 21), one per unit when serialised.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serials: Vec<String>,
+    /// Units moved; always positive, the direction is given by the locations.
+    pub qty: u64,
+    /// The location the goods leave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_location: Option<String>,
+    /// The location the goods arrive at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_location: Option<String>,
+    /// The logistic unit (SSCC-18) the goods travelled on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sscc: Option<String>,
+    /// The ASN, pick list or count this movement belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The operator who scanned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// The scan or read that caused it.
+    pub source: MovementSource,
+}
+
+/// One change to stock at a location, derived from a movement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockEffect<'a> {
+    /// The location whose stock changes.
+    pub location: &'a str,
+    /// Signed change in units.
+    pub delta: i64,
+}
+
+/// Why a movement is not acceptable, whatever the state of the store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct MovementError {
+    /// The offending field, as named on the wire.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl Movement {
+    /// The movement's effect on stock: `-qty` at `from_location`, `+qty` at `to_location`.
+    ///
+    /// The rule is the same for every kind, so conservation (DESIGN §3.6) holds by construction; a `count` is
+    /// an observation and has no effect.
+    pub fn effects(&self) -> Vec<StockEffect<'_>> {
+        if self.kind == MovementKind::Count {
+            return Vec::new();
+        }
+        let qty = i64::try_from(self.qty).unwrap_or(i64::MAX);
+        let mut out = Vec::with_capacity(2);
+        if let Some(from) = &self.from_location {
+            out.push(StockEffect {
+                location: from,
+                delta: -qty,
+            });
+        }
+        if let Some(to) = &self.to_location {
+            out.push(StockEffect {
+                location: to,
+                delta: qty,
+            });
+        }
+        out
+    }
+
+    /// Checks what can be checked without a store: a GTIN-14 of digits, a positive quantity that fits stock
+    /// arithmetic, and the locations each kind needs.
+    pub fn validate(&self) -> Result<(), MovementError> {
+        let err = |field, message: &str| {
+            Err(MovementError {
+                field,
+                message: message.to_string(),
+            })
+        };
+        if self.device_id.is_empty() {
+            return err("device_id", "must not be empty");
+        }
+        if self.seq == 0 {
+            return err("seq", "starts at 1");
+        }
+        if self.gtin.len() != 14 || !self.gtin.bytes().all(|b| b.is_ascii_digit()) {
+            return err("gtin", "must be 14 digits");
+        }
+        if self.qty == 0 || self.qty > MAX_QTY {
+            return err("qty", "must be between 1 and 1000000000");
+        }
+        let (from, to) = (self.from_location.is_some(), self.to_location.is_some());
+        let ok = match self.kind {
+            MovementKind::Receive => to && !from,
+            MovementKind::Pick | MovementKind::Ship => from && !to,
+            MovementKind::Putaway | MovementKind::Move => from && to,
+            MovementKind::Adjust => from != to,
+            MovementKind::Count => true,
+        };
+        if !ok {
+            return err(
+                if from { "to_location" } else { "from_location" },
+                "locations do not fit the movement kind",
+            );
+        }
+        for loc in [&self.from_location, &self.to_location]
+            .into_iter()
+            .flatten()
+        {
+            if loc.is_empty() || loc.len() > 64 {
+                return err("location", "must be 1 to 64 characters");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Largest quantity a single movement may carry; keeps stock sums far from overflow.
+pub const MAX_QTY: u64 = 1_000_000_000;
+
+/// `POST /v1/sync/push` request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// The pushing device; must match the credential.
+    pub device_id: String,
+    /// Movements with contiguous seqs, oldest first.
+    pub movements: Vec<Movement>,
+}
+
+/// `POST /v1/sync/push` success body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Every movement of this device with `seq <= acked_through` is durably applied at the server.
+    pub acked_through: u64,
+}
+
+/// An item of master data (pull feed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    /// GTIN-14.
+    pub gtin: String,
+    /// What a person calls it.
+    pub description: String,
+    /// Unit of measure, e.g. `EA`.
+    #[serde(default = "default_unit")]
+    pub unit: String,
+    /// Whether a lot must be scanned.
+    #[serde(default)]
+    pub lot_tracked: bool,
+    /// Whether an expiry date must be scanned.
+    #[serde(default)]
+    pub expiry_tracked: bool,
+    /// Whether each unit carries a serial.
+    #[serde(default)]
+    pub serial_tracked: bool,
+}
+
+fn default_unit() -> String {
+    "EA".to_string()
+}
+
+/// A storage location of a site (pull feed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    /// Site-local code such as `A-01-02`.
+    pub code: String,
+    /// GLN (AI 414) if the location is also labelled with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gln: Option<String>,
+}
+
+/// One entry of the pull feed, in server commit order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    /// An item was created or changed.
+    Item(Item),
+    /// A location was created or changed.
+    Location(Location),
+    /// A document (ASN or pick list) was cancelled.
+    Cancel {
+        /// The document's id.
+        reference: String,
+    },
+}
+
+/// `GET /v1/sync/pull` success body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullResponse {
+    /// Pass this back as `cursor` on the next pull.
+    pub cursor: u64,
+    /// More changes are waiting beyond this page.
+    pub more: bool,
+    /// The changes, oldest first.
+    pub changes: Vec<Change>,
+}
+
+/// The JSON body of every error response: `{"error": {"code", "message", ...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+    /// On a sequence gap (409): the seq the server expects next. Also inside `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_seq: Option<u64>,
+}
+
+/// The inside of [`ErrorBody`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `seq_gap`, `conflict`, `bad_request`.
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// The offending request field, for 400s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// On a sequence gap: the seq the server expects next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_seq: Option<u64>,
+}
+
+impl ErrorBody {
+    /// An error body with a code and message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorBody {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+                field: None,
+                expected_seq: None,
+            },
+            expected_seq: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn movement() -> Movement {
+        Movement {
+            device_id: "hh-01".into(),
+            seq: 7,
+            at: datetime!(2026-11-26 10:15:00 +01:00),
+            kind: MovementKind::Putaway,
+            gtin: "09506000134352".into(),
+            lot: Some("ABC123".into()),
+            expiry: Some("2027-03-31".into()),
+            serials: vec![],
+            qty: 3,
+            from_location: Some("DOCK-1".into()),
+            to_location: Some("A-01-02".into()),
+            sscc: None,
+            reference: None,
+            operator: Some("op7".into()),
+            source: MovementSource::Barcode {
+                raw: "0109506000134352".into(),
+                symbology: Some("]C1".into()),
+            },
+        }
+    }
+
+    #[test]
+    fn movement_round_trips_and_keeps_offset() {
+        let m = movement();
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(
+            json.contains(r#""at":"2026-11-26T10:15:00+01:00""#),
+            "{json}"
+        );
+        assert!(json.contains(r#""kind":"putaway""#));
+        assert!(
+            !json.contains("serials"),
+            "empty serials are omitted: {json}"
+        );
+        let back: Movement = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn push_request_and_response_round_trip() {
+        let req = PushRequest {
+            device_id: "hh-01".into(),
+            movements: vec![movement()],
+        };
+        let back: PushRequest =
+            serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
+        assert_eq!(back, req);
+        let resp: PushResponse = serde_json::from_str(r#"{"acked_through":42}"#).unwrap();
+        assert_eq!(resp.acked_through, 42);
+    }
+
+    #[test]
+    fn pull_response_round_trips() {
+        let pull = PullResponse {
+            cursor: 9,
+            more: false,
+            changes: vec![
+                Change::Item(Item {
+                    gtin: "09506000134352".into(),
+                    description: "Widget".into(),
+                    unit: "EA".into(),
+                    lot_tracked: true,
+                    expiry_tracked: false,
+                    serial_tracked: false,
+                }),
+                Change::Location(Location {
+                    code: "A-01".into(),
+                    gln: None,
+                }),
+                Change::Cancel {
+                    reference: "ASN-1".into(),
+                },
+            ],
+        };
+        let json = serde_json::to_string(&pull).unwrap();
+        assert!(json.contains(r#""type":"item""#));
+        assert_eq!(serde_json::from_str::<PullResponse>(&json).unwrap(), pull);
+    }
+
+    #[test]
+    fn error_body_shape() {
+        let mut body = ErrorBody::new("seq_gap", "expected seq 5");
+        body.error.expected_seq = Some(5);
+        body.expected_seq = Some(5);
+        let v: serde_json::Value = serde_json::to_value(&body).unwrap();
+        assert_eq!(v["error"]["code"], "seq_gap");
+        assert_eq!(v["error"]["expected_seq"], 5);
+        assert_eq!(v["expected_seq"], 5);
+        assert_eq!(serde_json::from_value::<ErrorBody>(v).unwrap(), body);
+    }
+
+    #[test]
+    fn unknown_movement_field_is_rejected_with_its_name() {
+        let mut v = serde_json::to_value(movement()).unwrap();
+        v["colour"] = "red".into();
+        let err = serde_json::from_value::<Movement>(v)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn effects_follow_locations() {
+        let m = movement();
+        let e = m.effects();
+        assert_eq!(
+            e,
+            vec![
+                StockEffect {
+                    location: "DOCK-1",
+                    delta: -3
+                },
+                StockEffect {
+                    location: "A-01-02",
+                    delta: 3
+                }
+            ]
+        );
+        let count = Movement {
+            kind: MovementKind::Count,
+            ..m
+        };
+        assert!(count.effects().is_empty());
+    }
+
+    #[test]
+    fn validate_table() {
+        type Edit = fn(&mut Movement);
+        let cases: &[(&str, Edit, Option<&str>)] = &[
+            ("valid putaway", |_| {}, None),
+            ("seq zero", |m| m.seq = 0, Some("seq")),
+            ("short gtin", |m| m.gtin = "123".into(), Some("gtin")),
+            (
+                "letters in gtin",
+                |m| m.gtin = "0950600013435X".into(),
+                Some("gtin"),
+            ),
+            ("zero qty", |m| m.qty = 0, Some("qty")),
+            ("huge qty", |m| m.qty = MAX_QTY + 1, Some("qty")),
+            (
+                "putaway without from",
+                |m| m.from_location = None,
+                Some("from_location"),
+            ),
+            (
+                "receive with from",
+                |m| m.kind = MovementKind::Receive,
+                Some("to_location"),
+            ),
+            ("empty device", |m| m.device_id.clear(), Some("device_id")),
+            (
+                "long location",
+                |m| m.to_location = Some("x".repeat(65)),
+                Some("location"),
+            ),
+        ];
+        for (name, edit, want) in cases {
+            let mut m = movement();
+            edit(&mut m);
+            let got = m.validate().err().map(|e| e.field);
+            assert_eq!(got, *want, "{name}");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The `dockhand-server` binary: parses the command line, runs the library, maps errors to exit codes.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dockhand_server::{devices_dir, enroll, run, RunOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dockhand-server",
+    version,
+    about = "Dockhand central sync server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTPS API.
+    Run {
+        /// Data directory (created if missing).
+        #[arg(long)]
+        data: PathBuf,
+        /// Listen address, e.g. 0.0.0.0:8443 (port 0 picks a free port).
+        #[arg(long)]
+        listen: String,
+        /// TOML tuning file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Serve this certificate (PEM) instead of the generated one.
+        #[arg(long, requires = "key")]
+        cert: Option<PathBuf>,
+        /// Private key (PEM) for --cert.
+        #[arg(long, requires = "cert")]
+        key: Option<PathBuf>,
+        /// Extra DNS name or IP for the generated server certificate (repeatable).
+        #[arg(long = "san")]
+        sans: Vec<String>,
+    },
+    /// Issue a device token; prints it alone on stdout, once.
+    Enroll {
+        /// Data directory of the server.
+        #[arg(long)]
+        data: PathBuf,
+        /// Device id: 1 to 64 characters of A-Z a-z 0-9 . _ -
+        #[arg(long)]
+        device: String,
+        /// The device's site.
+        #[arg(long)]
+        site: String,
+        /// Replace the token of an enrolled device (the old one stops working).
+        #[arg(long)]
+        rotate: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match cli.command {
+        Command::Run {
+            data,
+            listen,
+            config,
+            cert,
+            key,
+            sans,
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let opts = RunOptions {
+                data_dir: data,
+                listen,
+                config,
+                cert,
+                key,
+                sans,
+            };
+            runtime
+                .block_on(run(opts, shutdown_signal()))
+                .context("dockhand-server run")?;
+        }
+        Command::Enroll {
+            data,
+            device,
+            site,
+            rotate,
+        } => {
+            let token = enroll(&devices_dir(&data), &device, &site, rotate)
+                .with_context(|| format!("enrolling device {device:?}"))?;
+            println!("{token}");
+        }
+    }
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,417 @@
+//! Test harness: real `dockhand-server` and `dockhand-agent` processes, and simulated scanners on pseudo-terminals.
+//!
+//! Used by the end-to-end tests in `tests/tests/` and by the bench binary. Processes are started from the binaries
+//! cargo built next to the test executable (`target/<profile>/`); if they are missing they are built first.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serialport::{SerialPort, TTYPort};
+
+/// Good-read byte the simulated scanners expect (ACK).
+pub const ACK: u8 = 0x06;
+/// Bad-read byte (NAK).
+pub const NAK: u8 = 0x15;
+
+/// The directory holding the workspace's binaries for this build profile.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// Path of a workspace binary, building the binaries once if they are missing.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILD: Once = Once::new();
+    let path = bin_dir().join(name);
+    if !path.exists() {
+        BUILD.call_once(|| {
+            let release = bin_dir().ends_with("release");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "-p", "dockhand-server", "-p", "dockhand-agent", "--bins"]);
+            if release {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build");
+            assert!(status.success(), "building the binaries failed");
+        });
+    }
+    path
+}
+
+/// A free TCP port on loopback (racy by nature, fine for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind port 0")
+}
+
+/// A running `dockhand-server` process.
+pub struct ServerProc {
+    child: Child,
+    /// Its data directory.
+    pub data: PathBuf,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl ServerProc {
+    /// Starts `dockhand-server run` on `127.0.0.1:port` and waits until it listens.
+    pub fn start(data: &Path, port: u16) -> Result<ServerProc> {
+        let mut child = Command::new(bin("dockhand-server"))
+            .args(["run", "--data"])
+            .arg(data)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("spawn dockhand-server")?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("dockhand-server listening on https://") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(a) => a.parse().context("listen address")?,
+            Err(_) => {
+                let _ = child.kill();
+                bail!("dockhand-server did not start listening within 30 s");
+            }
+        };
+        Ok(ServerProc {
+            child,
+            data: data.to_path_buf(),
+            addr,
+        })
+    }
+
+    /// Kills the server with SIGKILL and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// An HTTPS client trusting this server's CA.
+    pub fn client(&self) -> Result<reqwest::blocking::Client> {
+        client_for(&self.data)
+    }
+
+    /// The admin token.
+    pub fn admin_token(&self) -> Result<String> {
+        Ok(std::fs::read_to_string(self.data.join("admin.token"))?
+            .trim()
+            .to_string())
+    }
+
+    /// `GET /v1/stock?site=SITE` as (location, gtin, lot, qty) rows.
+    pub fn stock(&self, site: &str) -> Result<Vec<(String, String, Option<String>, i64)>> {
+        let v: serde_json::Value = self
+            .client()?
+            .get(format!("{}/v1/stock?site={site}", self.url()))
+            .bearer_auth(self.admin_token()?)
+            .send()?
+            .error_for_status()?
+            .json()?;
+        parse_stock(&v)
+    }
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Parses a `{"stock":[...]}` body.
+pub fn parse_stock(v: &serde_json::Value) -> Result<Vec<(String, String, Option<String>, i64)>> {
+    let rows = v["stock"]
+        .as_array()
+        .or_else(|| v.as_array())
+        .context("stock array")?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r["location"].as_str().context("location")?.to_string(),
+                r["gtin"].as_str().context("gtin")?.to_string(),
+                r["lot"].as_str().map(str::to_string),
+                r["qty"].as_i64().context("qty")?,
+            ))
+        })
+        .collect()
+}
+
+/// An HTTPS client trusting the CA in a server data directory.
+pub fn client_for(server_data: &Path) -> Result<reqwest::blocking::Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pem = std::fs::read(server_data.join("ca.pem")).context("read ca.pem")?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)?;
+    Ok(reqwest::blocking::Client::builder()
+        .tls_certs_only(certs)
+        .timeout(Duration::from_secs(10))
+        .build()?)
+}
+
+/// Runs `dockhand-server enroll` and returns the token it printed.
+pub fn enroll(server_data: &Path, device: &str, site: &str) -> Result<String> {
+    let out = Command::new(bin("dockhand-server"))
+        .args(["enroll", "--data"])
+        .arg(server_data)
+        .args(["--device", device, "--site", site])
+        .output()
+        .context("run enroll")?;
+    if !out.status.success() {
+        bail!("enroll failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let token = String::from_utf8(out.stdout)?.trim().to_string();
+    if token.is_empty() || token.contains('\n') {
+        bail!("enroll printed {token:?}");
+    }
+    Ok(token)
+}
+
+/// A simulated serial barcode scanner: the master side of a pseudo-terminal.
+pub struct Scanner {
+    master: TTYPort,
+    /// The slave path to give the agent.
+    pub path: PathBuf,
+}
+
+impl Scanner {
+    /// Makes a pty pair and keeps the master.
+    pub fn new() -> Result<Scanner> {
+        let (mut master, slave) = TTYPort::pair().context("pty pair")?;
+        let path = PathBuf::from(slave.name().context("slave name")?);
+        // Only the agent may hold the slave: two readers race for bytes.
+        drop(slave);
+        master.set_timeout(Duration::from_millis(50))?;
+        Ok(Scanner { master, path })
+    }
+
+    /// Writes raw bytes to the agent.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.master.write_all(bytes)?;
+        self.master.flush()?;
+        Ok(())
+    }
+
+    /// Sends one scan followed by CR LF.
+    pub fn scan(&mut self, data: &str) -> Result<()> {
+        let mut b = data.as_bytes().to_vec();
+        b.extend_from_slice(b"\r\n");
+        self.write(&b)
+    }
+
+    /// Reads one feedback byte, waiting at most `timeout`.
+    pub fn feedback(&mut self, timeout: Duration) -> Option<u8> {
+        let end = Instant::now() + timeout;
+        let mut b = [0u8; 1];
+        while Instant::now() < end {
+            match self.master.read(&mut b) {
+                Ok(1) => return Some(b[0]),
+                _ => continue,
+            }
+        }
+        None
+    }
+
+    /// Reads `n` feedback bytes, waiting at most `timeout` in total.
+    pub fn feedback_n(&mut self, n: usize, timeout: Duration) -> Vec<u8> {
+        let end = Instant::now() + timeout;
+        let mut out = Vec::with_capacity(n);
+        let mut buf = [0u8; 4096];
+        while out.len() < n && Instant::now() < end {
+            if let Ok(k) = self.master.read(&mut buf[..(n - out.len()).min(4096)]) {
+                out.extend_from_slice(&buf[..k]);
+            }
+        }
+        out
+    }
+
+    /// Sends a scan and waits for its feedback byte.
+    pub fn scan_and_wait(&mut self, data: &str, timeout: Duration) -> Result<Option<u8>> {
+        self.scan(data)?;
+        Ok(self.feedback(timeout))
+    }
+
+    /// Discards whatever the agent has not read yet (only while no agent holds the port).
+    pub fn flush_unread(&self) -> Result<()> {
+        let port = serialport::new(self.path.to_string_lossy(), 9600)
+            .exclusive(false)
+            .open()?;
+        port.clear(serialport::ClearBuffer::Input)?;
+        Ok(())
+    }
+}
+
+/// Agent settings for a test.
+pub struct AgentSpec<'a> {
+    /// Device id.
+    pub device: &'a str,
+    /// Site.
+    pub site: &'a str,
+    /// Data directory.
+    pub data: &'a Path,
+    /// Server URL, CA file and token (None: offline).
+    pub server: Option<(String, PathBuf, String)>,
+    /// Scanner pty path.
+    pub scanner: &'a Path,
+    /// Backoff cap in ms.
+    pub max_backoff_ms: u64,
+}
+
+impl AgentSpec<'_> {
+    /// Writes the agent's TOML config into its data directory; returns its path.
+    pub fn write_config(&self) -> Result<PathBuf> {
+        std::fs::create_dir_all(self.data)?;
+        let mut toml = format!(
+            "device_id = \"{}\"\nsite = \"{}\"\ndata_dir = \"{}\"\n\n",
+            self.device,
+            self.site,
+            self.data.display()
+        );
+        if let Some((url, ca, token)) = &self.server {
+            let token_file = self.data.join("device.token");
+            std::fs::write(&token_file, token)?;
+            toml.push_str(&format!(
+                "[server]\nurl = \"{url}\"\nca_file = \"{}\"\ntoken_file = \"{}\"\nsync_interval_ms = 200\nmax_backoff_ms = {}\n\n",
+                ca.display(),
+                token_file.display(),
+                self.max_backoff_ms
+            ));
+        }
+        toml.push_str(&format!(
+            "[workflow]\nmode = \"handheld\"\nreceiving_location = \"DOCK-1\"\n\n[[sources]]\nkind = \"serial-barcode\"\npath = \"{}\"\nbaud = 9600\nterminator = \"crlf\"\ngood_read = \"\\u0006\"\nbad_read = \"\\u0015\"\n",
+            self.scanner.display()
+        ));
+        let path = self.data.join("agent.toml");
+        std::fs::write(&path, toml)?;
+        Ok(path)
+    }
+}
+
+/// A running `dockhand-agent` process.
+pub struct AgentProc {
+    child: Child,
+    /// Its data directory.
+    pub data: PathBuf,
+}
+
+impl AgentProc {
+    /// Starts `dockhand-agent run --config CONFIG` and waits until its scanner is connected.
+    pub fn start(config: &Path, data: &Path) -> Result<AgentProc> {
+        // A status file from an earlier run would say "connected" too early.
+        let _ = std::fs::remove_file(data.join("status.json"));
+        let child = Command::new(bin("dockhand-agent"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("spawn dockhand-agent")?;
+        let mut agent = AgentProc {
+            child,
+            data: data.to_path_buf(),
+        };
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = agent.child.try_wait()? {
+                bail!("dockhand-agent exited early: {st}");
+            }
+            if let Ok(s) = agent.status() {
+                if s["sources"][0]["connected"] == true {
+                    return Ok(agent);
+                }
+            }
+            if Instant::now() > end {
+                bail!("dockhand-agent did not connect its scanner within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The agent's status file.
+    pub fn status(&self) -> Result<serde_json::Value> {
+        Ok(dockhand_agent::read_status(&self.data)?)
+    }
+
+    /// Kills the agent with SIGKILL and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the agent with SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> Result<()> {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?
+            .success();
+        if !ok {
+            bail!("could not send SIGTERM to the agent");
+        }
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("agent exited with {status}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AgentProc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until `f` returns `Ok(true)`, polling every 100 ms, for at most `timeout`.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> Result<bool>) -> Result<()> {
+    let end = Instant::now() + timeout;
+    let mut last_err = None;
+    while Instant::now() < end {
+        match f() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last_err = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    match last_err {
+        Some(e) => Err(e.context("condition not met in time")),
+        None => bail!("condition not met within {timeout:?}"),
+    }
+}
+
+/// Builds a GS1-128 scan (AIM `]C1`) for a GTIN with lot: `01 gtin 10 lot`.
+pub fn item_scan(gtin: &str, lot: &str) -> String {
+    format!("]C101{gtin}10{lot}")
+}
+
+/// Valid GTIN-14s for tests (check digits verified by the decoder).
+pub const GTINS: [&str; 5] = [
+    "09506000134352",
+    "05901234123457",
+    "04006381333931",
+    "00012345678905",
+    "09501101530003",
+];
