@@ -236,10 +236,7 @@ impl Config {
             }
         }
         if !["handheld", "gate"].contains(&cfg.workflow.mode.as_str()) {
-            return Err(invalid(
-                "workflow.mode",
-                "must be \"handheld\" or \"gate\"",
-            ));
+            return Err(invalid("workflow.mode", "must be \"handheld\" or \"gate\""));
         }
         if cfg.workflow.mode == "gate" {
             return Err(invalid(
@@ -329,19 +326,41 @@ bad_read = "\u0015"
     fn bad_keys_and_values_fail_naming_the_key() {
         let cases: &[(&str, &str, &str)] = &[
             ("unknown top key", "colour = 1\n", "colour"),
-            ("unknown source key", "[[sources]]\nkind='serial-barcode'\npath='/x'\nspeed=1\n", "speed"),
-            ("bad terminator", "[[sources]]\nkind='serial-barcode'\npath='/x'\nterminator='tab'\n", "sources[0].terminator"),
-            ("bad kind", "[[sources]]\nkind='laser'\npath='/x'\n", "sources[0].kind"),
-            ("bad baud type", "[[sources]]\nkind='serial-barcode'\npath='/x'\nbaud='fast'\n", "baud"),
+            (
+                "unknown source key",
+                "[[sources]]\nkind='serial-barcode'\npath='/x'\nspeed=1\n",
+                "speed",
+            ),
+            (
+                "bad terminator",
+                "[[sources]]\nkind='serial-barcode'\npath='/x'\nterminator='tab'\n",
+                "sources[0].terminator",
+            ),
+            (
+                "bad kind",
+                "[[sources]]\nkind='laser'\npath='/x'\n",
+                "sources[0].kind",
+            ),
+            (
+                "bad baud type",
+                "[[sources]]\nkind='serial-barcode'\npath='/x'\nbaud='fast'\n",
+                "baud",
+            ),
             ("bad mode", "[workflow]\nmode='forklift'\n", "workflow.mode"),
-            ("bad fnc1", "[[sources]]\nkind='serial-barcode'\npath='/x'\nfnc1='ab'\n", "sources[0].fnc1"),
+            (
+                "bad fnc1",
+                "[[sources]]\nkind='serial-barcode'\npath='/x'\nfnc1='ab'\n",
+                "sources[0].fnc1",
+            ),
         ];
         for (name, extra, key) in cases {
             let text = format!("device_id='hh-01'\nsite='WH1'\ndata_dir='/d'\n{extra}");
             let err = parse(&text).unwrap_err().to_string();
             assert!(err.contains(key), "{name}: {err}");
         }
-        let err = parse("site='WH1'\ndata_dir='/d'\n").unwrap_err().to_string();
+        let err = parse("site='WH1'\ndata_dir='/d'\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("device_id"), "{err}");
         let err = parse("device_id='a b'\nsite='WH1'\ndata_dir='/d'\n")
             .unwrap_err()

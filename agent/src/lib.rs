@@ -110,8 +110,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     }
     let applied = view.applied_seq()?;
     if moved.is_some() || applied < rec.movements.first().map_or(0, |m| m.seq.saturating_sub(1)) {
-        tracing::warn!(applied, acked = rec.acked,
-            "local stock view is behind the journal; movements already at the server are not in it");
+        tracing::warn!(
+            applied,
+            acked = rec.acked,
+            "local stock view is behind the journal; movements already at the server are not in it"
+        );
     }
     view.apply(&rec.movements)?;
     let state = rec

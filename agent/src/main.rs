@@ -11,7 +11,11 @@ use dockhand_agent::config::Config;
 use dockhand_protocol::decode::{decode_text, DecodeOptions};
 
 #[derive(Parser)]
-#[command(name = "dockhand-agent", version, about = "Dockhand edge agent for handhelds and dock gates")]
+#[command(
+    name = "dockhand-agent",
+    version,
+    about = "Dockhand edge agent for handhelds and dock gates"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -100,8 +104,9 @@ fn run(cfg: Config) -> anyhow::Result<()> {
         .context("starting the runtime")?;
     rt.block_on(async {
         let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("install SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("install SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}

@@ -278,7 +278,11 @@ pub async fn run<T: Transport>(
                 st.failures = 0;
                 st.acked_through = hw;
                 let more = backlog.lock().map(|b| !b.is_empty()).unwrap_or(false);
-                delay = if more { Duration::ZERO } else { settings.interval };
+                delay = if more {
+                    Duration::ZERO
+                } else {
+                    settings.interval
+                };
             }
             Err(e) => {
                 delay = backoff.next_delay(rand::random::<f64>());

@@ -73,7 +73,8 @@ impl LocalView {
         };
         let (db, moved) = match open() {
             Ok(db) => (db, None),
-            Err(e) if matches!(e, sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock) => {
+            Err(e) if matches!(e, sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock) =>
+            {
                 // Another agent holds the lock: never quarantine a store in use.
                 return Err(e.into());
             }
@@ -161,7 +162,13 @@ mod tests {
     use super::*;
     use dockhand_protocol::sync::{MovementKind, MovementSource};
 
-    fn mv(seq: u64, kind: MovementKind, from: Option<&str>, to: Option<&str>, qty: u64) -> Movement {
+    fn mv(
+        seq: u64,
+        kind: MovementKind,
+        from: Option<&str>,
+        to: Option<&str>,
+        qty: u64,
+    ) -> Movement {
         Movement {
             device_id: "hh".into(),
             seq,

@@ -102,6 +102,8 @@ impl Decision {
 }
 
 /// What a scan looked like when it reached the workflow.
+// The decoded variant is the common one; boxing it would allocate per scan for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ScanInput {
     /// Decoded.
@@ -244,7 +246,9 @@ impl Workflow {
             }
             Command::Putaway => {
                 if pending {
-                    return reject("an item is waiting for its location: scan a location, or DH:CANCEL");
+                    return reject(
+                        "an item is waiting for its location: scan a location, or DH:CANCEL",
+                    );
                 }
                 self.state.mode = Mode::Putaway { pending: None };
                 Decision::Prompt {
@@ -268,7 +272,9 @@ impl Workflow {
             }
             Command::Done => {
                 if pending {
-                    return reject("an item is waiting for its location: scan a location, or DH:CANCEL");
+                    return reject(
+                        "an item is waiting for its location: scan a location, or DH:CANCEL",
+                    );
                 }
                 self.state.mode = Mode::Idle;
                 self.state.qty_next = None;
@@ -317,7 +323,9 @@ impl Workflow {
                 ));
             }
             if item.location_gln.is_some() {
-                return reject("GLN locations (AI 414) need location master data; scan the LOC: label");
+                return reject(
+                    "GLN locations (AI 414) need location master data; scan the LOC: label",
+                );
             }
             return reject("this barcode carries no GTIN");
         };
@@ -331,7 +339,9 @@ impl Workflow {
                     if exp < at.date() {
                         return reject(format!(
                             "expired: {gtin}{} expired on {exp}",
-                            lot.as_ref().map(|l| format!(" lot {l}")).unwrap_or_default()
+                            lot.as_ref()
+                                .map(|l| format!(" lot {l}"))
+                                .unwrap_or_default()
                         ));
                     }
                 }
@@ -365,7 +375,10 @@ impl Workflow {
                     Ok(q) => q,
                     Err(d) => return d,
                 };
-                let message = format!("{}: scan the destination location", describe(&gtin, &lot, qty));
+                let message = format!(
+                    "{}: scan the destination location",
+                    describe(&gtin, &lot, qty)
+                );
                 self.state.mode = Mode::Putaway {
                     pending: Some(PendingItem {
                         gtin,
@@ -381,7 +394,12 @@ impl Workflow {
         }
     }
 
-    fn on_location(&mut self, code: String, at: OffsetDateTime, out: &mut Vec<Movement>) -> Decision {
+    fn on_location(
+        &mut self,
+        code: String,
+        at: OffsetDateTime,
+        out: &mut Vec<Movement>,
+    ) -> Decision {
         match self.state.mode.clone() {
             Mode::Putaway { pending: Some(p) } => {
                 if code == self.receiving_location {
@@ -403,7 +421,9 @@ impl Workflow {
                 let message = format!("put away {} to {code}", describe(&m.gtin, &m.lot, m.qty));
                 self.push(m, out, message)
             }
-            Mode::Putaway { pending: None } => reject(format!("scan an item before the location {code}")),
+            Mode::Putaway { pending: None } => {
+                reject(format!("scan an item before the location {code}"))
+            }
             Mode::Receiving { .. } => reject(format!(
                 "receiving goes to {}; scan DH:PUTAWAY to store goods at {code}",
                 self.receiving_location
@@ -521,19 +541,64 @@ mod tests {
         let cases: &[(&[&str], &str, &str, &str)] = &[
             (&[], "]C10109506000134352", "rejected", "DH:RECEIVE"),
             (&[], "LOC:A-01", "rejected", "DH:RECEIVE"),
-            (&["DH:RECEIVE"], "LOC:A-01", "rejected", "receiving goes to DOCK-1"),
-            (&["DH:RECEIVE"], "]C1010950600013435217250101", "rejected", "expired"),
-            (&["DH:RECEIVE"], "]C100106141411234567897", "rejected", "pallet"),
+            (
+                &["DH:RECEIVE"],
+                "LOC:A-01",
+                "rejected",
+                "receiving goes to DOCK-1",
+            ),
+            (
+                &["DH:RECEIVE"],
+                "]C1010950600013435217250101",
+                "rejected",
+                "expired",
+            ),
+            (
+                &["DH:RECEIVE"],
+                "]C100106141411234567897",
+                "rejected",
+                "pallet",
+            ),
             (&["DH:PUTAWAY"], "LOC:A-01", "rejected", "scan an item"),
-            (&["DH:PUTAWAY", "]C10109506000134352"], "]C10109506000134352", "rejected", "scan a location"),
-            (&["DH:PUTAWAY", "]C10109506000134352"], "LOC:DOCK-1", "rejected", "receiving location"),
-            (&["DH:PUTAWAY", "]C10109506000134352"], "DH:DONE", "rejected", "waiting"),
-            (&["DH:PUTAWAY", "]C10109506000134352"], "DH:CANCEL", "prompt", "cancelled"),
-            (&["DH:RECEIVE", "DH:QTY:2"], "]C1010950600013435221SER1", "rejected", "serialised"),
+            (
+                &["DH:PUTAWAY", "]C10109506000134352"],
+                "]C10109506000134352",
+                "rejected",
+                "scan a location",
+            ),
+            (
+                &["DH:PUTAWAY", "]C10109506000134352"],
+                "LOC:DOCK-1",
+                "rejected",
+                "receiving location",
+            ),
+            (
+                &["DH:PUTAWAY", "]C10109506000134352"],
+                "DH:DONE",
+                "rejected",
+                "waiting",
+            ),
+            (
+                &["DH:PUTAWAY", "]C10109506000134352"],
+                "DH:CANCEL",
+                "prompt",
+                "cancelled",
+            ),
+            (
+                &["DH:RECEIVE", "DH:QTY:2"],
+                "]C1010950600013435221SER1",
+                "rejected",
+                "serialised",
+            ),
             (&[], "DH:PICK:PL-1", "rejected", "not available"),
             (&[], "DH:OP:anna", "prompt", "anna"),
             (&[], "hello world", "rejected", ""),
-            (&["DH:RECEIVE"], "]C10109506000134353", "rejected", "check digit"),
+            (
+                &["DH:RECEIVE"],
+                "]C10109506000134353",
+                "rejected",
+                "check digit",
+            ),
         ];
         for (before, scan, kind, fragment) in cases {
             let mut wf = wf();
@@ -562,9 +627,17 @@ mod tests {
     #[test]
     fn state_snapshot_restores_the_workflow() {
         let mut a = wf();
-        let steps = run(&mut a, &["DH:OP:anna", "DH:PUTAWAY", "]C1010950600013435210L9"]);
+        let steps = run(
+            &mut a,
+            &["DH:OP:anna", "DH:PUTAWAY", "]C1010950600013435210L9"],
+        );
         let snap = steps.iter().rev().find_map(|s| s.state.clone()).unwrap();
-        let mut b = Workflow::new("hh-01", "DOCK-1", Workflow::decode_state(&snap), a.next_seq());
+        let mut b = Workflow::new(
+            "hh-01",
+            "DOCK-1",
+            Workflow::decode_state(&snap),
+            a.next_seq(),
+        );
         let step = b.handle(input("LOC:B-02"), AT);
         assert_eq!(step.movements.len(), 1);
         assert_eq!(step.movements[0].lot.as_deref(), Some("L9"));

@@ -71,7 +71,8 @@ impl Writer {
     /// Queues records; the receiver resolves once they are durable.
     pub fn append(&self, records: Vec<Record>) -> oneshot::Receiver<Result<(), String>> {
         let (tx, rx) = oneshot::channel();
-        if let Err(std_mpsc::SendError(Cmd::Append(_, tx))) = self.tx.send(Cmd::Append(records, tx)) {
+        if let Err(std_mpsc::SendError(Cmd::Append(_, tx))) = self.tx.send(Cmd::Append(records, tx))
+        {
             let _ = tx.send(Err("journal writer has stopped".into()));
         }
         rx
@@ -109,7 +110,14 @@ fn run(
                 }
                 Cmd::Ack(hw, reply) => {
                     // Commit what is queued first so acks and appends keep their order.
-                    if !commit(&mut journal, &view, &backlog, &stats, &mut records, &mut waiting) {
+                    if !commit(
+                        &mut journal,
+                        &view,
+                        &backlog,
+                        &stats,
+                        &mut records,
+                        &mut waiting,
+                    ) {
                         let _ = reply.send(Err("journal failed".into()));
                         on_fatal.notify_one();
                         return;
@@ -128,7 +136,14 @@ fn run(
             }
         }
         let had_new = !records.is_empty();
-        if !commit(&mut journal, &view, &backlog, &stats, &mut records, &mut waiting) {
+        if !commit(
+            &mut journal,
+            &view,
+            &backlog,
+            &stats,
+            &mut records,
+            &mut waiting,
+        ) {
             on_fatal.notify_one();
             // Answer everything still queued so no caller waits forever.
             while let Ok(cmd) = rx.try_recv() {

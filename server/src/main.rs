@@ -1,6 +1,8 @@
 //! The `dockhand-server` binary: parses the command line, runs the library, maps errors to exit codes.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -57,10 +59,23 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+/// The one place errors become exit codes: 0 on success, 1 with the error chain on stderr otherwise
+/// (2 for usage errors, from clap).
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dockhand-server: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

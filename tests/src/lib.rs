@@ -11,7 +11,13 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use std::fs::File;
+use std::os::fd::{FromRawFd, IntoRawFd};
+
 use serialport::{SerialPort, TTYPort};
+
+/// One stock row: (location, gtin, lot, qty).
+pub type StockLine = (String, String, Option<String>, i64);
 
 /// Good-read byte the simulated scanners expect (ACK).
 pub const ACK: u8 = 0x06;
@@ -37,7 +43,14 @@ pub fn bin(name: &str) -> PathBuf {
             let release = bin_dir().ends_with("release");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
-            cmd.args(["build", "-p", "dockhand-server", "-p", "dockhand-agent", "--bins"]);
+            cmd.args([
+                "build",
+                "-p",
+                "dockhand-server",
+                "-p",
+                "dockhand-agent",
+                "--bins",
+            ]);
             if release {
                 cmd.arg("--release");
             }
@@ -124,7 +137,7 @@ impl ServerProc {
     }
 
     /// `GET /v1/stock?site=SITE` as (location, gtin, lot, qty) rows.
-    pub fn stock(&self, site: &str) -> Result<Vec<(String, String, Option<String>, i64)>> {
+    pub fn stock(&self, site: &str) -> Result<Vec<StockLine>> {
         let v: serde_json::Value = self
             .client()?
             .get(format!("{}/v1/stock?site={site}", self.url()))
@@ -143,7 +156,7 @@ impl Drop for ServerProc {
 }
 
 /// Parses a `{"stock":[...]}` body.
-pub fn parse_stock(v: &serde_json::Value) -> Result<Vec<(String, String, Option<String>, i64)>> {
+pub fn parse_stock(v: &serde_json::Value) -> Result<Vec<StockLine>> {
     let rows = v["stock"]
         .as_array()
         .or_else(|| v.as_array())
@@ -190,8 +203,13 @@ pub fn enroll(server_data: &Path, device: &str, site: &str) -> Result<String> {
 }
 
 /// A simulated serial barcode scanner: the master side of a pseudo-terminal.
+///
+/// The master is read by a background thread through a plain `File`, not through serialport: serialport's read
+/// reports `POLLIN|POLLHUP` as an error, which would lose feedback the agent wrote just before it was killed.
 pub struct Scanner {
-    master: TTYPort,
+    writer: File,
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    pending: std::collections::VecDeque<u8>,
     /// The slave path to give the agent.
     pub path: PathBuf,
 }
@@ -199,18 +217,53 @@ pub struct Scanner {
 impl Scanner {
     /// Makes a pty pair and keeps the master.
     pub fn new() -> Result<Scanner> {
-        let (mut master, slave) = TTYPort::pair().context("pty pair")?;
+        let (master, slave) = TTYPort::pair().context("pty pair")?;
         let path = PathBuf::from(slave.name().context("slave name")?);
         // Only the agent may hold the slave: two readers race for bytes.
         drop(slave);
-        master.set_timeout(Duration::from_millis(50))?;
-        Ok(Scanner { master, path })
+        let fd = master.into_raw_fd();
+        // SAFETY: `fd` was just released by `into_raw_fd`, so this File is its only owner.
+        #[allow(unsafe_code)]
+        let file = unsafe { File::from_raw_fd(fd) };
+        let mut reader = file.try_clone()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => std::thread::sleep(Duration::from_millis(5)),
+                    Ok(n) => {
+                        if tx.send(buf[..n].to_vec()).is_err() {
+                            return;
+                        }
+                    }
+                    // EIO while no agent holds the slave: wait for the next one.
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        if tx.send(Vec::new()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Scanner {
+            writer: file,
+            rx,
+            pending: Default::default(),
+            path,
+        })
+    }
+
+    /// A second handle on the master, for writing from another thread while this one reads feedback.
+    pub fn try_clone_master(&self) -> Result<File> {
+        Ok(self.writer.try_clone()?)
     }
 
     /// Writes raw bytes to the agent.
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        self.master.write_all(bytes)?;
-        self.master.flush()?;
+        self.writer.write_all(bytes)?;
+        self.writer.flush()?;
         Ok(())
     }
 
@@ -223,28 +276,24 @@ impl Scanner {
 
     /// Reads one feedback byte, waiting at most `timeout`.
     pub fn feedback(&mut self, timeout: Duration) -> Option<u8> {
-        let end = Instant::now() + timeout;
-        let mut b = [0u8; 1];
-        while Instant::now() < end {
-            match self.master.read(&mut b) {
-                Ok(1) => return Some(b[0]),
-                _ => continue,
-            }
-        }
-        None
+        self.feedback_n(1, timeout).first().copied()
     }
 
-    /// Reads `n` feedback bytes, waiting at most `timeout` in total.
+    /// Reads up to `n` feedback bytes, waiting at most `timeout` in total.
     pub fn feedback_n(&mut self, n: usize, timeout: Duration) -> Vec<u8> {
         let end = Instant::now() + timeout;
-        let mut out = Vec::with_capacity(n);
-        let mut buf = [0u8; 4096];
-        while out.len() < n && Instant::now() < end {
-            if let Ok(k) = self.master.read(&mut buf[..(n - out.len()).min(4096)]) {
-                out.extend_from_slice(&buf[..k]);
+        while self.pending.len() < n {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.rx.recv_timeout(left) {
+                Ok(bytes) => self.pending.extend(bytes),
+                Err(_) => break,
             }
         }
-        out
+        let k = n.min(self.pending.len());
+        self.pending.drain(..k).collect()
     }
 
     /// Sends a scan and waits for its feedback byte.

@@ -17,7 +17,9 @@ fn main() -> Result<()> {
     let root = std::env::args()
         .nth(1)
         .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("dockhand-demo-{}", std::process::id())));
+        .unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("dockhand-demo-{}", std::process::id()))
+        });
     std::fs::create_dir_all(&root)?;
     let server_data = root.join("server");
     let agent_data = root.join("agent-hh-01");
@@ -25,7 +27,9 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
 
     println!("Dockhand demo — data in {}", root.display());
-    println!("1. starting dockhand-server on https://127.0.0.1:{port} (embedded store, generated CA)");
+    println!(
+        "1. starting dockhand-server on https://127.0.0.1:{port} (embedded store, generated CA)"
+    );
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = rt.spawn(dockhand_server::run(
         dockhand_server::RunOptions {
@@ -47,16 +51,28 @@ fn main() -> Result<()> {
     .context("server did not start")?;
 
     println!("2. enrolling handheld hh-01 at site WH1");
-    let token = dockhand_server::enroll(&dockhand_server::devices_dir(&server_data), "hh-01", "WH1", false)
-        .context("enroll")?;
+    let token = dockhand_server::enroll(
+        &dockhand_server::devices_dir(&server_data),
+        "hh-01",
+        "WH1",
+        false,
+    )
+    .context("enroll")?;
 
     let mut scanner = Scanner::new()?;
-    println!("3. starting dockhand-agent hh-01 with a simulated serial scanner on {}", scanner.path.display());
+    println!(
+        "3. starting dockhand-agent hh-01 with a simulated serial scanner on {}",
+        scanner.path.display()
+    );
     let config = AgentSpec {
         device: "hh-01",
         site: "WH1",
         data: &agent_data,
-        server: Some((format!("https://127.0.0.1:{port}"), server_data.join("ca.pem"), token)),
+        server: Some((
+            format!("https://127.0.0.1:{port}"),
+            server_data.join("ca.pem"),
+            token,
+        )),
         scanner: &scanner.path,
         max_backoff_ms: 1000,
     }
@@ -107,7 +123,9 @@ fn main() -> Result<()> {
         Ok(dockhand_agent::read_status(&agent_data)?["backlog"] == 0)
     })?;
     let client = dockhand_tests::client_for(&server_data)?;
-    let admin = std::fs::read_to_string(server_data.join("admin.token"))?.trim().to_string();
+    let admin = std::fs::read_to_string(server_data.join("admin.token"))?
+        .trim()
+        .to_string();
     let stock: serde_json::Value = client
         .get(format!("https://127.0.0.1:{port}/v1/stock?site=WH1"))
         .bearer_auth(&admin)
@@ -115,9 +133,18 @@ fn main() -> Result<()> {
         .error_for_status()?
         .json()?;
     println!("\nStock at the server (GET /v1/stock?site=WH1):");
-    println!("   {:<12} {:<16} {:<8} {:>5}", "location", "gtin", "lot", "qty");
+    println!(
+        "   {:<12} {:<16} {:<8} {:>5}",
+        "location", "gtin", "lot", "qty"
+    );
     for (loc, gtin, lot, qty) in dockhand_tests::parse_stock(&stock)? {
-        println!("   {:<12} {:<16} {:<8} {:>5}", loc, gtin, lot.unwrap_or_default(), qty);
+        println!(
+            "   {:<12} {:<16} {:<8} {:>5}",
+            loc,
+            gtin,
+            lot.unwrap_or_default(),
+            qty
+        );
     }
 
     let _ = stop_agent.send(());
@@ -133,15 +160,27 @@ fn last_decision(agent_data: &Path) -> String {
     std::thread::sleep(Duration::from_millis(550));
     dockhand_agent::read_status(agent_data)
         .ok()
-        .and_then(|s| s["sources"][0]["recent"].as_array()?.last()?.as_str().map(str::to_string))
+        .and_then(|s| {
+            s["sources"][0]["recent"]
+                .as_array()?
+                .last()?
+                .as_str()
+                .map(str::to_string)
+        })
         .unwrap_or_default()
 }
 
 fn where_next(root: &Path, server_data: &Path, config: &Path, port: u16) {
     println!("\nWhere to look next:");
-    println!("   server data (CA, certificate, admin token, store): {}", server_data.display());
+    println!(
+        "   server data (CA, certificate, admin token, store): {}",
+        server_data.display()
+    );
     println!("   agent config: {}", config.display());
-    println!("   agent status: cargo run --bin dockhand-agent -- status --config {}", config.display());
+    println!(
+        "   agent status: cargo run --bin dockhand-agent -- status --config {}",
+        config.display()
+    );
     println!(
         "   run it yourself: cargo run --release --bin dockhand-server -- run --data {} --listen 127.0.0.1:{port}",
         server_data.display()
@@ -150,7 +189,10 @@ fn where_next(root: &Path, server_data: &Path, config: &Path, port: u16) {
         "   then: curl --cacert {0}/ca.pem -H \"Authorization: Bearer $(cat {0}/admin.token)\" https://127.0.0.1:{port}/v1/stock?site=WH1",
         server_data.display()
     );
-    println!("   README.md explains the configuration; everything above lives under {}", root.display());
+    println!(
+        "   README.md explains the configuration; everything above lives under {}",
+        root.display()
+    );
 }
 
 fn tracing_subscriber_init() {
