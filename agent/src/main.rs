@@ -154,15 +154,15 @@ fn decode(json: bool, gs1: bool, fnc1: Option<char>, scan: Option<String>) -> Ex
         Ok(scan) => {
             let v = scan.to_json();
             if json {
-                println!("{v}");
+                out(&v.to_string());
             } else {
-                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                out(&serde_json::to_string_pretty(&v).unwrap_or_default());
             }
             ExitCode::SUCCESS
         }
         Err(e) => {
             if json {
-                println!("{}", e.to_json());
+                out(&e.to_json().to_string());
             } else {
                 eprintln!("invalid scan: {e}");
             }
@@ -179,6 +179,12 @@ fn status(config: &std::path::Path) -> anyhow::Result<()> {
             cfg.data_dir.display()
         )
     })?;
-    println!("{}", serde_json::to_string_pretty(&v)?);
+    out(&serde_json::to_string_pretty(&v)?);
     Ok(())
+}
+
+/// Prints a line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn out(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }

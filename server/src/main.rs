@@ -111,7 +111,13 @@ fn real_main() -> anyhow::Result<()> {
         } => {
             let token = enroll(&devices_dir(&data), &device, &site, rotate)
                 .with_context(|| format!("enrolling device {device:?}"))?;
-            println!("{token}");
+            // An error here (stdout closed) must not be a panic: the device is enrolled, so say so on stderr.
+            let mut stdout = std::io::stdout().lock();
+            std::io::Write::write_all(&mut stdout, format!("{token}\n").as_bytes())
+                .and_then(|()| std::io::Write::flush(&mut stdout))
+                .with_context(|| {
+                    format!("device {device:?} is enrolled but its token could not be printed; enroll again with --rotate")
+                })?;
         }
     }
     Ok(())
