@@ -6,10 +6,12 @@
 //! - [`scan`]: serial scanner framing and AIM symbology identifiers.
 //! - [`gs1`]: GS1 element strings: raw elements first, a typed item second.
 //! - [`command`]: `DH:` command barcodes and `LOC:` locations (DESIGN §6).
+//! - [`hid`]: USB HID POS and keyboard-wedge report decoding.
 //! - [`decode`]: one scan in, a typed [`decode::Scan`] out; what `dockhand-agent decode` prints.
 
 pub mod command;
 pub mod decode;
 pub mod gs1;
+pub mod hid;
 pub mod scan;
 pub mod sync;
