@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use dockhand_protocol::hid::{HidPosProfile, KeyTerminator, KeyboardLayout};
 use dockhand_protocol::scan::Terminator;
 use serde::Deserialize;
 
@@ -120,20 +121,68 @@ impl Default for WorkflowConfig {
     }
 }
 
-/// One `[[sources]]` entry.
+/// The source kinds the agent knows.
+pub const SOURCE_KINDS: [&str; 3] = [KIND_SERIAL, KIND_USB_HID_POS, KIND_USB_KEYBOARD];
+/// A scanner on a serial port (or a USB CDC-ACM virtual COM port).
+pub const KIND_SERIAL: &str = "serial-barcode";
+/// A USB scanner in HID POS mode (usage page 0x8C).
+pub const KIND_USB_HID_POS: &str = "usb-hid-pos";
+/// A USB scanner in keyboard (wedge) mode, read directly as a boot keyboard.
+pub const KIND_USB_KEYBOARD: &str = "usb-keyboard";
+
+/// A USB vendor or product id: in TOML a hex string (`"0x0c2e"` or `"0c2e"`, as `lsusb` prints it) or an integer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum UsbId {
+    /// An integer, e.g. `3118`.
+    Int(i64),
+    /// A hex string, e.g. `"0x0c2e"`.
+    Hex(String),
+}
+
+impl UsbId {
+    /// The 16-bit id, or `None` when the value is not one.
+    pub fn value(&self) -> Option<u16> {
+        match self {
+            UsbId::Int(i) => u16::try_from(*i).ok(),
+            UsbId::Hex(s) => {
+                let digits = s
+                    .strip_prefix("0x")
+                    .or_else(|| s.strip_prefix("0X"))
+                    .unwrap_or(s);
+                if digits.is_empty() || digits.len() > 4 {
+                    return None;
+                }
+                u16::from_str_radix(digits, 16).ok()
+            }
+        }
+    }
+}
+
+/// One `[[sources]]` entry. Which keys apply depends on `kind`; [`Config::parse`] rejects the others.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// `serial-barcode` (others come with later issues).
+    /// `serial-barcode`, `usb-hid-pos` or `usb-keyboard`.
     pub kind: String,
-    /// Device path, e.g. `/dev/ttyACM0`.
+    /// Serial only: device path, e.g. `/dev/ttyACM0` (empty for USB sources).
+    #[serde(default)]
     pub path: PathBuf,
-    /// Baud rate.
+    /// Serial only: baud rate.
     #[serde(default = "default_baud")]
     pub baud: u32,
-    /// `cr`, `lf`, `crlf` or `none`.
-    #[serde(default = "default_terminator")]
-    pub terminator: String,
+    /// Serial: `cr`, `lf`, `crlf` (default) or `none`. USB keyboard: `enter` (default), `tab` or `enter-or-tab`.
+    pub terminator: Option<String>,
+    /// USB only: the device's vendor id.
+    pub vendor_id: Option<UsbId>,
+    /// USB only: the device's product id.
+    pub product_id: Option<UsbId>,
+    /// USB only: the interface to claim (default 0).
+    pub interface: Option<u8>,
+    /// `usb-hid-pos` only: the report layout, `honeywell`, `newland`, `zebra` or `generic` (default).
+    pub profile: Option<String>,
+    /// `usb-keyboard` only: the keyboard layout the scanner types with, `us` (default) or `de`.
+    pub layout: Option<String>,
     /// Frames wrapped in STX/ETX.
     #[serde(default)]
     pub stx_etx: bool,
@@ -154,22 +203,71 @@ pub struct SourceConfig {
 fn default_baud() -> u32 {
     9600
 }
-fn default_terminator() -> String {
-    "crlf".into()
-}
 fn default_idle() -> u64 {
     50
 }
 
 impl SourceConfig {
-    /// The parsed terminator (validated at load).
+    /// The parsed serial terminator (validated at load).
     pub fn terminator(&self) -> Terminator {
-        Terminator::from_str(&self.terminator).unwrap_or(Terminator::CrLf)
+        self.terminator
+            .as_deref()
+            .and_then(|t| Terminator::from_str(t).ok())
+            .unwrap_or(Terminator::CrLf)
+    }
+
+    /// The USB HID POS report layout (validated at load).
+    pub fn hid_pos_profile(&self) -> HidPosProfile {
+        self.profile
+            .as_deref()
+            .and_then(HidPosProfile::by_name)
+            .unwrap_or(HidPosProfile::GENERIC)
+    }
+
+    /// The keyboard-wedge layout (validated at load).
+    pub fn keyboard_layout(&self) -> KeyboardLayout {
+        self.layout
+            .as_deref()
+            .and_then(KeyboardLayout::by_name)
+            .unwrap_or(KeyboardLayout::Us)
+    }
+
+    /// The keyboard-wedge terminator key (validated at load).
+    pub fn key_terminator(&self) -> KeyTerminator {
+        self.terminator
+            .as_deref()
+            .and_then(parse_key_terminator)
+            .unwrap_or(KeyTerminator::Enter)
+    }
+
+    /// The USB vendor and product id (validated at load; 0 when absent, which matches no device).
+    pub fn usb_ids(&self) -> (u16, u16) {
+        let id = |v: &Option<UsbId>| v.as_ref().and_then(UsbId::value).unwrap_or(0);
+        (id(&self.vendor_id), id(&self.product_id))
+    }
+
+    /// The USB interface to claim.
+    pub fn usb_interface(&self) -> u8 {
+        self.interface.unwrap_or(0)
+    }
+
+    /// Is this a USB source?
+    pub fn is_usb(&self) -> bool {
+        self.kind == KIND_USB_HID_POS || self.kind == KIND_USB_KEYBOARD
     }
 
     /// The FNC1 substitute as one byte (validated at load).
     pub fn fnc1_byte(&self) -> Option<u8> {
         self.fnc1.as_deref().and_then(|s| s.bytes().next())
+    }
+}
+
+fn parse_key_terminator(s: &str) -> Option<KeyTerminator> {
+    match s {
+        "enter" => Some(KeyTerminator::Enter),
+        "tab" => Some(KeyTerminator::Tab),
+        "enter-or-tab" => Some(KeyTerminator::EnterOrTab),
+        _ => None,
     }
 }
 
@@ -249,30 +347,122 @@ impl Config {
         }
         for (i, src) in cfg.sources.iter_mut().enumerate() {
             let key = |k: &str| format!("sources[{i}].{k}");
-            if src.kind != "serial-barcode" {
+            if !SOURCE_KINDS.contains(&src.kind.as_str()) {
                 return Err(invalid(
                     &key("kind"),
                     &format!(
-                        "unknown source kind {:?}; supported: \"serial-barcode\"",
+                        "unknown source kind {:?}; supported: \"{KIND_SERIAL}\", \"{KIND_USB_HID_POS}\", \
+                         \"{KIND_USB_KEYBOARD}\"",
                         src.kind
                     ),
                 ));
             }
-            if Terminator::from_str(&src.terminator).is_err() {
-                return Err(invalid(
-                    &key("terminator"),
-                    "must be \"cr\", \"lf\", \"crlf\" or \"none\"",
-                ));
-            }
-            if src.baud == 0 {
-                return Err(invalid(&key("baud"), "must be positive"));
+            // Keys of another kind are mistakes (a USB scanner with a `path`), so they fail like unknown keys.
+            let usb_keys = [
+                ("vendor_id", src.vendor_id.is_some()),
+                ("product_id", src.product_id.is_some()),
+                ("interface", src.interface.is_some()),
+                ("profile", src.profile.is_some()),
+                ("layout", src.layout.is_some()),
+            ];
+            let not_for =
+                |k: &str| invalid(&key(k), &format!("is not used by {:?} sources", src.kind));
+            if src.kind == KIND_SERIAL {
+                if let Some((k, _)) = usb_keys.iter().find(|(_, set)| *set) {
+                    return Err(not_for(k));
+                }
+                if src.path.as_os_str().is_empty() {
+                    return Err(invalid(
+                        &key("path"),
+                        "is required for \"serial-barcode\" sources",
+                    ));
+                }
+                if let Some(t) = &src.terminator {
+                    if Terminator::from_str(t).is_err() {
+                        return Err(invalid(
+                            &key("terminator"),
+                            "must be \"cr\", \"lf\", \"crlf\" or \"none\"",
+                        ));
+                    }
+                }
+                if src.baud == 0 {
+                    return Err(invalid(&key("baud"), "must be positive"));
+                }
+                resolve(&mut src.path);
+            } else {
+                if !src.path.as_os_str().is_empty() {
+                    return Err(invalid(
+                        &key("path"),
+                        "is not used by USB sources; they are found by vendor_id and product_id",
+                    ));
+                }
+                for k in ["vendor_id", "product_id"] {
+                    let v = if k == "vendor_id" {
+                        &src.vendor_id
+                    } else {
+                        &src.product_id
+                    };
+                    match v {
+                        None => return Err(invalid(&key(k), "is required for USB sources")),
+                        Some(id) if id.value().is_none() => {
+                            return Err(invalid(
+                                &key(k),
+                                "must be a 16-bit id: a hex string like \"0x0c2e\" or an integer",
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
+                for (k, set) in [
+                    ("good_read", src.good_read.is_some()),
+                    ("bad_read", src.bad_read.is_some()),
+                ] {
+                    if set {
+                        return Err(invalid(
+                            &key(k),
+                            "USB scanners get no feedback bytes in this version",
+                        ));
+                    }
+                }
+                if src.kind == KIND_USB_HID_POS {
+                    if src.layout.is_some() {
+                        return Err(not_for("layout"));
+                    }
+                    if src.terminator.is_some() {
+                        return Err(not_for("terminator"));
+                    }
+                    if let Some(p) = &src.profile {
+                        if HidPosProfile::by_name(p).is_none() {
+                            return Err(invalid(
+                                &key("profile"),
+                                "must be \"honeywell\", \"newland\", \"zebra\" or \"generic\"",
+                            ));
+                        }
+                    }
+                } else {
+                    if src.profile.is_some() {
+                        return Err(not_for("profile"));
+                    }
+                    if let Some(l) = &src.layout {
+                        if KeyboardLayout::by_name(l).is_none() {
+                            return Err(invalid(&key("layout"), "must be \"us\" or \"de\""));
+                        }
+                    }
+                    if let Some(t) = &src.terminator {
+                        if parse_key_terminator(t).is_none() {
+                            return Err(invalid(
+                                &key("terminator"),
+                                "must be \"enter\", \"tab\" or \"enter-or-tab\" for USB keyboard sources",
+                            ));
+                        }
+                    }
+                }
             }
             if let Some(f) = &src.fnc1 {
                 if f.len() != 1 {
                     return Err(invalid(&key("fnc1"), "must be exactly one ASCII character"));
                 }
             }
-            resolve(&mut src.path);
         }
         Ok(cfg)
     }
@@ -305,6 +495,51 @@ terminator = "crlf"
 good_read = "\u0006"
 bad_read = "\u0015"
 "#;
+
+    const USB: &str = "[[sources]]\nkind='usb-hid-pos'\nvendor_id='0x0c2e'\nproduct_id='0b61'\n";
+    const KBD: &str = "[[sources]]\nkind='usb-keyboard'\nvendor_id=1\nproduct_id=2\n";
+
+    #[test]
+    fn usb_sources_parse() {
+        let head = "device_id='hh-01'\nsite='WH1'\ndata_dir='/d'\n";
+        let cfg = parse(&format!("{head}{USB}profile='honeywell'\ninterface=1\n{KBD}layout='de'\nterminator='tab'\nfnc1='|'\n")).unwrap();
+        let hid = &cfg.sources[0];
+        assert_eq!(hid.usb_ids(), (0x0c2e, 0x0b61));
+        assert_eq!(hid.hid_pos_profile(), HidPosProfile::HONEYWELL);
+        assert_eq!(hid.usb_interface(), 1);
+        assert!(hid.is_usb());
+        let kbd = &cfg.sources[1];
+        assert_eq!(kbd.usb_ids(), (1, 2));
+        assert_eq!(kbd.keyboard_layout(), KeyboardLayout::De);
+        assert_eq!(kbd.key_terminator(), KeyTerminator::Tab);
+        assert_eq!(kbd.usb_interface(), 0);
+        // Defaults.
+        let cfg = parse(&format!("{head}{USB}{KBD}")).unwrap();
+        assert_eq!(cfg.sources[0].hid_pos_profile(), HidPosProfile::GENERIC);
+        assert_eq!(cfg.sources[1].keyboard_layout(), KeyboardLayout::Us);
+        assert_eq!(cfg.sources[1].key_terminator(), KeyTerminator::Enter);
+        // Serial keeps its default terminator.
+        let cfg = parse(&format!(
+            "{head}[[sources]]\nkind='serial-barcode'\npath='tty'\n"
+        ))
+        .unwrap();
+        assert_eq!(cfg.sources[0].terminator(), Terminator::CrLf);
+        assert_eq!(cfg.sources[0].path, Path::new("/etc/dh/tty"));
+        for (id, want) in [
+            ("\"0x0C2E\"", Some(0x0c2e)),
+            ("\"ffff\"", Some(0xffff)),
+            ("65535", Some(0xffff)),
+            ("\"0x10000\"", None),
+            ("\"\"", None),
+            ("\"0x\"", None),
+        ] {
+            let v: UsbId = toml::from_str::<toml::Value>(&format!("v = {id}")).unwrap()["v"]
+                .clone()
+                .try_into()
+                .unwrap();
+            assert_eq!(v.value(), want, "{id}");
+        }
+    }
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/etc/dh/agent.toml"), Path::new("/etc/dh"))
@@ -348,12 +583,102 @@ bad_read = "\u0015"
             ),
             ("bad mode", "[workflow]\nmode='forklift'\n", "workflow.mode"),
             (
+                "serial without path",
+                "[[sources]]\nkind='serial-barcode'\n",
+                "sources[0].path",
+            ),
+            (
+                "usb key on serial",
+                "[[sources]]\nkind='serial-barcode'\npath='/x'\nvendor_id='0x0c2e'\n",
+                "sources[0].vendor_id",
+            ),
+            (
+                "usb without vendor_id",
+                "[[sources]]\nkind='usb-hid-pos'\nproduct_id=1\n",
+                "sources[0].vendor_id",
+            ),
+            (
+                "usb without product_id",
+                "[[sources]]\nkind='usb-hid-pos'\nvendor_id=1\n",
+                "sources[0].product_id",
+            ),
+            (
+                "usb with path",
+                &format!("{USB}path='/dev/hidraw0'\n"),
+                "sources[0].path",
+            ),
+            (
+                "vendor_id not hex",
+                "[[sources]]\nkind='usb-hid-pos'\nvendor_id='0xzz'\nproduct_id=1\n",
+                "sources[0].vendor_id",
+            ),
+            (
+                "vendor_id too big",
+                "[[sources]]\nkind='usb-hid-pos'\nvendor_id=70000\nproduct_id=1\n",
+                "sources[0].vendor_id",
+            ),
+            (
+                "product_id negative",
+                "[[sources]]\nkind='usb-hid-pos'\nvendor_id=1\nproduct_id=-1\n",
+                "sources[0].product_id",
+            ),
+            (
+                "vendor_id wrong type",
+                "[[sources]]\nkind='usb-hid-pos'\nvendor_id=true\nproduct_id=1\n",
+                "vendor_id",
+            ),
+            (
+                "bad profile",
+                &format!("{USB}profile='acme'\n"),
+                "sources[0].profile",
+            ),
+            (
+                "layout on hid-pos",
+                &format!("{USB}layout='us'\n"),
+                "sources[0].layout",
+            ),
+            (
+                "terminator on hid-pos",
+                &format!("{USB}terminator='cr'\n"),
+                "sources[0].terminator",
+            ),
+            (
+                "feedback on usb",
+                &format!("{USB}good_read='x'\n"),
+                "sources[0].good_read",
+            ),
+            (
+                "interface out of range",
+                &format!("{USB}interface=300\n"),
+                "interface",
+            ),
+            (
+                "bad layout",
+                &format!("{KBD}layout='fr'\n"),
+                "sources[0].layout",
+            ),
+            (
+                "profile on keyboard",
+                &format!("{KBD}profile='zebra'\n"),
+                "sources[0].profile",
+            ),
+            (
+                "bad key terminator",
+                &format!("{KBD}terminator='crlf'\n"),
+                "sources[0].terminator",
+            ),
+            (
+                "unknown usb key",
+                &format!("{USB}serial_number='x'\n"),
+                "serial_number",
+            ),
+            (
                 "bad fnc1",
                 "[[sources]]\nkind='serial-barcode'\npath='/x'\nfnc1='ab'\n",
                 "sources[0].fnc1",
             ),
         ];
-        for (name, extra, key) in cases {
+        for (name, extra, key) in cases.iter().map(|(n, e, k)| (n, e.to_string(), k)) {
             let text = format!("device_id='hh-01'\nsite='WH1'\ndata_dir='/d'\n{extra}");
             let err = parse(&text).unwrap_err().to_string();
             assert!(err.contains(key), "{name}: {err}");

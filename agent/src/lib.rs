@@ -1,7 +1,7 @@
 //! `dockhand-agent`: scanners in, durable movements out, synced to the server.
 //!
 //! ```text
-//! serial thread ──ScanEvent──► workflow task ──records──► journal thread (group commit, fdatasync)
+//! serial/USB thread ──ScanEvent──► workflow task ──records──► journal thread (group commit, fdatasync)
 //!   (framing, decode)           (rules, seqs)                  │ durable
 //!        ▲                                                     ├─► local view (sled), backlog ──► sync task ──► server
 //!        └──── feedback thread ◄── decision + "durable" ◄──────┘
@@ -14,6 +14,7 @@ pub mod config;
 pub mod journal;
 pub mod source;
 pub mod sync;
+pub mod usb;
 pub mod view;
 pub mod workflow;
 pub mod writer;
@@ -156,12 +157,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     for src in &cfg.sources {
         let st = Arc::new(Mutex::new(SourceStatus::default()));
         source_status.push(st.clone());
-        source_threads.push(source::spawn_serial(
-            src.clone(),
-            events_tx.clone(),
-            st,
-            stop_sources.clone(),
-        ));
+        let (cfg, tx, stop) = (src.clone(), events_tx.clone(), stop_sources.clone());
+        // Kinds are validated at config load; each kind owns its device thread(s).
+        source_threads.push(match src.kind.as_str() {
+            config::KIND_USB_HID_POS | config::KIND_USB_KEYBOARD => {
+                usb::spawn_usb(cfg, tx, st, stop)
+            }
+            _ => source::spawn_serial(cfg, tx, st, stop),
+        });
     }
     drop(events_tx);
 

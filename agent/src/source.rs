@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use dockhand_protocol::decode::{decode_scan, DecodeOptions};
-use dockhand_protocol::scan::{FrameEvent, Framer, FramerConfig};
+use dockhand_protocol::scan::{FrameEvent, Framer, FramerConfig, RawScan};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -132,7 +132,7 @@ fn serial_loop(
             let status = status.clone();
             let good = cfg.good_read.clone().unwrap_or_default().into_bytes();
             let bad = cfg.bad_read.clone().unwrap_or_default().into_bytes();
-            thread::spawn(move || feedback_loop(writer, fb_rx, good, bad, status))
+            thread::spawn(move || feedback_loop(Some(writer), fb_rx, good, bad, status))
         };
         let err = read_port(&cfg, port, &events, &fb_tx, &shutdown);
         drop(fb_tx);
@@ -183,24 +183,7 @@ fn read_port(
         }
         while let Some(ev) = framer.poll(Instant::now()) {
             let input = match ev {
-                FrameEvent::Frame(raw) => {
-                    let opts = DecodeOptions {
-                        today: time::OffsetDateTime::now_utc().date(),
-                        fnc1_substitute: cfg.fnc1_byte(),
-                        assume_gs1: cfg.gs1,
-                    };
-                    let text = String::from_utf8_lossy(&raw.data).into_owned();
-                    match decode_scan(raw.symbology.as_deref(), &raw.data, &opts) {
-                        Ok(scan) => ScanInput::Decoded {
-                            scan,
-                            raw: text,
-                            symbology: raw.symbology,
-                        },
-                        Err(e) => ScanInput::Invalid {
-                            reason: e.to_string(),
-                        },
-                    }
-                }
+                FrameEvent::Frame(raw) => decode_input(raw, cfg),
                 FrameEvent::Error(e) => ScanInput::Invalid {
                     reason: e.to_string(),
                 },
@@ -217,8 +200,30 @@ fn read_port(
     None
 }
 
-fn feedback_loop(
-    mut port: Box<dyn serialport::SerialPort>,
+/// Decodes one framed scan into what the workflow receives; shared by the serial and USB sources.
+pub fn decode_input(raw: RawScan, cfg: &SourceConfig) -> ScanInput {
+    let opts = DecodeOptions {
+        today: time::OffsetDateTime::now_utc().date(),
+        fnc1_substitute: cfg.fnc1_byte(),
+        assume_gs1: cfg.gs1,
+    };
+    let text = String::from_utf8_lossy(&raw.data).into_owned();
+    match decode_scan(raw.symbology.as_deref(), &raw.data, &opts) {
+        Ok(scan) => ScanInput::Decoded {
+            scan,
+            raw: text,
+            symbology: raw.symbology,
+        },
+        Err(e) => ScanInput::Invalid {
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// Answers decisions in scan order: waits until each confirmed scan is durable, writes `good`/`bad` to `port`
+/// when there is one (USB sources have none), and keeps the status counters. Ends when every sender is gone.
+pub(crate) fn feedback_loop<W: Write>(
+    mut port: Option<W>,
     rx: std_mpsc::Receiver<Feedback>,
     good: Vec<u8>,
     bad: Vec<u8>,
@@ -237,7 +242,7 @@ fn feedback_loop(
             None => fb.decision.is_ok(),
         };
         let bytes = if ok { &good } else { &bad };
-        if !bytes.is_empty() {
+        if let Some(port) = port.as_mut().filter(|_| !bytes.is_empty()) {
             if let Err(e) = port.write_all(bytes).and_then(|()| port.flush()) {
                 tracing::warn!(error = %e, "could not send feedback to the scanner");
             }

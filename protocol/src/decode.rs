@@ -3,16 +3,29 @@
 //!
 //! Routing, first match wins:
 //!
-//! 1. `DH:` → [`Scan::Command`]; `LOC:` → [`Scan::Location`].
-//! 2. AIM `]C1`, `]e0`, `]d2`, `]Q3`, `]J1` (GS1 symbologies) → an unbracketed element string.
-//! 3. AIM `]E0`, `]E4`, `]I1`, `]C0`, or no AIM id, with an 8/12/13/14-digit number whose check digit holds → a GTIN
-//!    (element 01). For the EAN/UPC/ITF symbologies a bad number is an error; otherwise routing goes on.
-//! 4. Text starting with `(` → bracketed HRI.
-//! 5. No AIM id and data starting with GS, or [`DecodeOptions::assume_gs1`] → an unbracketed element string.
-//! 6. Anything else is an error.
+//! 1. `DH:` → [`Scan::Command`]; `LOC:` → [`Scan::Location`], whatever the symbology (command sheets are Code 128
+//!    `]C0` or Code 39 `]A0`..`]A7`).
+//! 2. By AIM symbology identifier (ISO/IEC 15424):
+//!    - `]C1`, `]e0`, `]d2`, `]Q3`, `]J1` (GS1-128, DataBar, GS1 DataMatrix, GS1 QR, GS1 DotCode): an unbracketed
+//!      element string.
+//!    - `]E0` (EAN-13, UPC-A; eight digits are UPC-E, expanded to UPC-A), `]E4` (EAN-8), `]I1` (ITF-14): a GTIN,
+//!      whose check digit must hold.
+//!    - `]E3` (EAN/UPC with add-on): the GTIN as for `]E0`, the trailing 2 or 5 digits kept as [`Gs1Scan::addon`].
+//!    - `]E1`, `]E2` (an add-on read alone): an error, since an add-on identifies nothing without its main symbol.
+//!    - Anything else (`]C0`, `]C2`, `]A0`.., `]d1`, `]Q1`, unknown ids): plain text, read as below.
+//! 3. Plain text or no AIM id: an `http://` / `https://` URI is a GS1 Digital Link; an 8/12/13/14-digit number
+//!    whose check digit holds is a GTIN; text starting with `(` is bracketed HRI.
+//! 4. No AIM id, and data starting with FNC1 or [`DecodeOptions::assume_gs1`]: an unbracketed element string.
+//! 5. Anything else is an error.
+//!
+//! FNC1 in element strings: GS (0x1D) as scanners send it, the configured [`DecodeOptions::fnc1_substitute`] byte
+//! that keyboard wedges send instead, and the textual forms `<GS>` and `^]` (what wedges type for a control
+//! character). The textual forms are always recognised in GS1 element-string data: `^` is outside the GS1 character
+//! sets, and a value containing the literal text `<GS>` is far less likely than a wedge typing it. Error positions
+//! in element strings count bytes after this substitution.
 
 use crate::command::{parse_command, parse_location, Command, CommandError};
-use crate::gs1::{self, Element, Gs1Error, Gs1Item};
+use crate::gs1::{self, upc, Element, Gs1Error, Gs1Item, TypedValue};
 use crate::scan::split_aim;
 use serde_json::{json, Map, Value};
 use time::Date;
@@ -43,6 +56,10 @@ pub struct Gs1Scan {
     pub raw: String,
     /// The elements in scan order.
     pub elements: Vec<Element>,
+    /// The typed value of each element, in the same order as `elements`.
+    pub typed: Vec<TypedValue>,
+    /// The 2- or 5-digit EAN/UPC add-on read with the main symbol (`]E3`), if any.
+    pub addon: Option<String>,
     /// The typed view of the elements.
     pub item: Gs1Item,
 }
@@ -57,7 +74,7 @@ pub enum Scan {
     Command(Command),
     /// A `LOC:` location code.
     Location(String),
-    /// A GS1 barcode (including plain EAN/UPC/ITF-14, as element 01).
+    /// A GS1 barcode (including plain EAN/UPC/ITF-14, as element 01, and Digital Link URIs).
     Gs1(Gs1Scan),
 }
 
@@ -88,13 +105,33 @@ pub enum DecodeError {
     /// Bad GS1 data.
     #[error(transparent)]
     Gs1(#[from] Gs1Error),
+    /// An EAN/UPC add-on read without its main symbol (`]E1`, `]E2`).
+    #[error("EAN/UPC add-on {addon} alone: scan the main barcode next to it")]
+    AddOnAlone {
+        /// The add-on digits.
+        addon: String,
+    },
     /// Data that is none of the above.
     #[error("not a GS1 barcode, command or location: {0}")]
     Unrecognized(String),
 }
 
 impl DecodeError {
-    /// The contract JSON: `{"error":{"message": "...", "position": n, "ai": "17"}}`, the last two when known.
+    /// The rule broken, a short stable name (for GS1 errors see [`gs1::Gs1ErrorKind::rule`]).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            DecodeError::Empty => "empty",
+            DecodeError::InvalidUtf8 { .. } => "utf8",
+            DecodeError::ControlChar { .. } => "control-char",
+            DecodeError::Command(_) => "command",
+            DecodeError::Gs1(e) => e.rule(),
+            DecodeError::AddOnAlone { .. } => "addon",
+            DecodeError::Unrecognized(_) => "unrecognized",
+        }
+    }
+
+    /// The contract JSON: `{"error":{"message": "...", "position": n, "ai": "17", "rule": "yymmd0"}}`, position and
+    /// AI when known.
     pub fn to_json(&self) -> Value {
         let mut err = Map::new();
         err.insert("message".into(), Value::String(self.to_string()));
@@ -111,6 +148,7 @@ impl DecodeError {
         if let Some(ai) = ai {
             err.insert("ai".into(), json!(ai));
         }
+        err.insert("rule".into(), json!(self.rule()));
         json!({ "error": err })
     }
 }
@@ -140,42 +178,71 @@ pub fn decode_scan(
     if let Some(loc) = parse_location(text) {
         return Ok(Scan::Location(loc?));
     }
-    let gs1_data = substitute_fnc1(data, opts.fnc1_substitute);
-    let gs1 = |elements: Vec<Element>| -> Result<Scan, DecodeError> {
+    let gs1_data = normalise_fnc1(data, opts.fnc1_substitute);
+    let gs1 = |elements: Vec<Element>, addon: Option<String>| -> Result<Scan, DecodeError> {
         let item = gs1::interpret(&elements, opts.today)?;
-        let raw = String::from_utf8_lossy(&gs1_data).into_owned();
+        let typed = elements
+            .iter()
+            .map(|e| gs1::typed_value(&e.ai, &e.value, opts.today))
+            .collect();
         Ok(Scan::Gs1(Gs1Scan {
             symbology: symbology.map(str::to_owned),
-            raw,
+            raw: String::from_utf8_lossy(&gs1_data).into_owned(),
             elements,
+            typed,
+            addon,
             item,
         }))
     };
-    if symbology.is_some_and(|s| GS1_SYMBOLOGIES.contains(&s)) {
-        return gs1(gs1::parse_element_string(&gs1_data, GS)?);
+    let gtin = |g: String| vec![Element::new("01", g)];
+    match symbology {
+        Some(s) if GS1_SYMBOLOGIES.contains(&s) => {
+            return gs1(gs1::parse_element_string(&gs1_data, GS)?, None);
+        }
+        Some("]E0" | "]E4" | "]I1") => return gs1(gtin(retail_gtin(symbology, text)?), None),
+        Some("]E3") => {
+            // EAN-13/UPC-A (13 digits) or UPC-E (8) followed by a 2- or 5-digit add-on.
+            let split = match text.len() {
+                15 | 18 => 13,
+                10 | 13 => 8,
+                _ => {
+                    return Err(upc::check_addon(text)
+                        .err()
+                        .map_or_else(|| unrecognized(text), Into::into))
+                }
+            };
+            let (main, addon) = text.split_at(split);
+            let addon = upc::check_addon(addon)?.to_owned();
+            let g = retail_gtin(Some("]E0"), main)?;
+            return gs1(gtin(g), Some(addon));
+        }
+        Some("]E1" | "]E2") => {
+            let addon = upc::check_addon(text)?.to_owned();
+            return Err(DecodeError::AddOnAlone { addon });
+        }
+        _ => {}
     }
-    let retail_symbology = matches!(symbology, Some("]E0" | "]E4" | "]I1"));
+    // Plain text from here on: Code 128 / Code 39 / plain DataMatrix or QR, or no AIM id.
+    let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return gs1(gs1::parse_digital_link(text)?, None);
+    }
     let all_digits = text.bytes().all(|b| b.is_ascii_digit());
-    if retail_symbology || matches!(symbology, None | Some("]C0")) && all_digits {
-        match gs1::gtin_from_retail(text) {
-            Ok(gtin) => return gs1(vec![Element::new("01", gtin)]),
-            Err(e) if retail_symbology => return Err(e.into()),
-            Err(_) => {}
+    if all_digits && matches!(text.len(), 8 | 12 | 13 | 14) {
+        if let Ok(g) = gs1::gtin_from_retail(text) {
+            return gs1(gtin(g), None);
         }
     }
     if text.starts_with('(') {
-        if let Ok(elements) = gs1::parse_bracketed(text) {
-            return gs1(elements);
-        }
-        if symbology.is_none() && !opts.assume_gs1 {
+        match gs1::parse_bracketed(text) {
+            Ok(elements) => return gs1(elements, None),
             // It looks like HRI, so the HRI error says more than "not recognised".
-            return Err(gs1::parse_bracketed(text)
-                .err()
-                .map_or_else(|| unrecognized(text), Into::into));
+            Err(e) if symbology.is_some() || !opts.assume_gs1 => return Err(e.into()),
+            Err(_) => {}
         }
     }
     if symbology.is_none() && (gs1_data.first() == Some(&GS) || opts.assume_gs1) {
-        return gs1(gs1::parse_element_string(&gs1_data, GS)?);
+        return gs1(gs1::parse_element_string(&gs1_data, GS)?, None);
     }
     if symbology.is_none() && all_digits && matches!(text.len(), 8 | 12 | 13 | 14) {
         // A GTIN-length number with a bad check digit: say so rather than "not recognised".
@@ -186,17 +253,38 @@ pub fn decode_scan(
     Err(unrecognized(text))
 }
 
+/// The GTIN-14 of an EAN/UPC/ITF symbol's data; eight digits under `]E0` are UPC-E.
+fn retail_gtin(symbology: Option<&str>, text: &str) -> Result<String, Gs1Error> {
+    if symbology == Some("]E0") && text.len() == 8 {
+        return Ok(format!("{:0>14}", upc::expand_upce(text)?));
+    }
+    gs1::gtin_from_retail(text)
+}
+
 /// Decodes a scan typed or pasted as text: splits the AIM id off first, then [`decode_scan`].
 pub fn decode_text(s: &str, opts: &DecodeOptions) -> Result<Scan, DecodeError> {
     let (symbology, data) = split_aim(s.as_bytes());
     decode_scan(symbology.as_deref(), data, opts)
 }
 
-fn substitute_fnc1(data: &[u8], sub: Option<u8>) -> Vec<u8> {
-    match sub {
-        Some(s) => data.iter().map(|&b| if b == s { GS } else { b }).collect(),
-        None => data.to_vec(),
+/// Replaces every FNC1 stand-in (the configured byte, `<GS>`, `^]`) with GS.
+fn normalise_fnc1(data: &[u8], sub: Option<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        let rest = &data[i..];
+        if rest.starts_with(b"<GS>") {
+            out.push(GS);
+            i += 4;
+        } else if rest.starts_with(b"^]") {
+            out.push(GS);
+            i += 2;
+        } else {
+            out.push(if Some(data[i]) == sub { GS } else { data[i] });
+            i += 1;
+        }
     }
+    out
 }
 
 fn unrecognized(text: &str) -> DecodeError {
@@ -215,14 +303,7 @@ fn unrecognized(text: &str) -> DecodeError {
 }
 
 fn date_json(d: Option<Date>) -> Value {
-    d.map_or(Value::Null, |d| {
-        Value::String(format!(
-            "{:04}-{:02}-{:02}",
-            d.year(),
-            u8::from(d.month()),
-            d.day()
-        ))
-    })
+    d.map_or(Value::Null, |d| Value::String(gs1::typed::iso_date(d)))
 }
 
 impl Scan {
@@ -237,13 +318,28 @@ impl Scan {
             Scan::Location(l) => json!({ "kind": "location", "location": l }),
             Scan::Gs1(g) => {
                 let it = &g.item;
+                let elements: Vec<Value> = g
+                    .elements
+                    .iter()
+                    .zip(&g.typed)
+                    .map(|(e, t)| {
+                        json!({
+                            "ai": e.ai,
+                            "title": gs1::typed::title(&e.ai),
+                            "value": e.value,
+                            "typed": t,
+                        })
+                    })
+                    .collect();
                 json!({
                     "kind": "gs1",
                     "symbology": g.symbology,
                     "raw": g.raw,
-                    "elements": g.elements,
+                    "elements": elements,
+                    "addon": g.addon,
                     "hri": gs1::to_hri(&g.elements),
-                    "digital_link": gs1::digital_link::digital_link(&g.elements),
+                    "element_string": String::from_utf8_lossy(&gs1::to_element_string(&g.elements, GS)),
+                    "digital_link": gs1::to_digital_link(&g.elements),
                     "gtin": it.gtin,
                     "sscc": it.sscc,
                     "lot": it.lot,
@@ -296,7 +392,35 @@ mod tests {
             (b"]e00109506000134352", Ok("(01)09506000134352")),
             (b"]J10109506000134352", Ok("(01)09506000134352")),
             (b"]E09506000134352", Ok("(01)09506000134352")),
-            (b"]E095011011", Ok("(01)00000095011011")),
+            (b"]E004252614", Ok("(01)00042100005264")), // UPC-E
+            (b"]E011234579", Ok("(01)00112345000079")), // UPC-E, number system 1
+            (b"]E0036000291452", Ok("(01)00036000291452")), // UPC-A sent as 12 digits
+            (b"]E3950600013435212", Ok("(01)09506000134352")),
+            (b"]E3950600013435212345", Ok("(01)09506000134352")),
+            (b"]E30425261412", Ok("(01)00042100005264")),
+            (b"]E112", Err("EAN/UPC add-on 12 alone: scan the main barcode next to it")),
+            (b"]E212345", Err("EAN/UPC add-on 12345 alone: scan the main barcode next to it")),
+            (b"]E1123", Err("an EAN/UPC add-on has 2 or 5 digits, found \"123\"")),
+            (b"]E39506000134352123", Err("an EAN/UPC add-on has 2 or 5 digits, found \"9506000134352123\"")),
+            (b"]E3950600013435312", Err("GTIN check digit should be 2, found 3")),
+            (b"]E024252614", Err("UPC-E number system must be 0 or 1, found 2")),
+            (b"]E004252615", Err("GTIN check digit should be 4, found 5")),
+            (b"]C0DH:RECEIVE", Ok("command")),
+            (b"]A0LOC:A-01", Ok("location")),
+            (b"]A0DH:DONE", Ok("command")),
+            (b"]d1DH:PICK:PL-1", Ok("command")),
+            (b"]Q1LOC:B-02", Ok("location")),
+            (b"]A0hello", Err("not a GS1 barcode, command or location: hello")),
+            (b"]d1https://example.com/01/09506000134352/10/ABC%2F1?17=271231", Ok("(01)09506000134352(10)ABC/1(17)271231")),
+            (b"]Q1https://id.gs1.org/00/009506000134350004", Ok("(00)009506000134350004")),
+            (b"https://id.gs1.org/01/09506000134352?3103=000500", Ok("(01)09506000134352(3103)000500")),
+            (b"]Q1https://id.gs1.org/01/09506000134352/21/S/10/L", Err("AI 10: not allowed in the path after primary key AI 01 (allowed in order: 22,10,21 or 235)")),
+            (b"]C2ABC", Err("not a GS1 barcode, command or location: ABC")),
+            (b"]C20109506000134352", Err("not a GS1 barcode, command or location: 0109506000134352")),
+            (b"]C1010950600013435210ABC<GS>17271231", Ok("(01)09506000134352(10)ABC(17)271231")),
+            (b"]d2010950600013435210ABC^]17271231", Ok("(01)09506000134352(10)ABC(17)271231")),
+            (b"]Q3010950600013435221S1", Ok("(01)09506000134352(21)S1")),
+            (b"<GS>0109506000134352", Ok("(01)09506000134352")),
             (b"]E495011011", Ok("(01)00000095011011")),
             (b"]I109506000134352", Ok("(01)09506000134352")),
             (b"]C009506000134352", Ok("(01)09506000134352")),
@@ -307,14 +431,14 @@ mod tests {
             (b"DH:RECEIVE:ASN-1", Ok("command")),
             (b"LOC:A-01-02", Ok("location")),
             (b"]C0DH:DONE", Ok("command")),
-            (b"]C10109506000134353", Err("AI 01: check digit should be 2, got 3")),
+            (b"]C10109506000134353", Err("AI 01: check digit should be 2, found 3")),
             (b"]C10109506000134352\x1d17271341", Err("AI 17: date 271341 is not a valid date")),
             (b"]C10109506000134352\x1d23ABC", Err("unknown AI 23 at position 17")),
             (b"]C1010950600013435", Err("AI 01: value too short (expected 14 digits)")),
-            (b"]E09506000134353", Err("GTIN check digit should be 2, got 3")),
-            (b"]E0123", Err("a GTIN has 8, 12, 13 or 14 digits, got 3")),
-            (b"9506000134353", Err("GTIN check digit should be 2, got 3")),
-            (b"(01)09506000134353", Err("AI 01: check digit should be 2, got 3")),
+            (b"]E09506000134353", Err("GTIN check digit should be 2, found 3")),
+            (b"]E0123", Err("a GTIN has 8, 12, 13 or 14 digits, found 3")),
+            (b"9506000134353", Err("GTIN check digit should be 2, found 3")),
+            (b"(01)09506000134353", Err("AI 01: check digit should be 2, found 3")),
             (b"hello", Err("not a GS1 barcode, command or location: hello")),
             (b"]C0hello", Err("not a GS1 barcode, command or location: hello")),
             (b"0109506000134352", Err("not a GS1 barcode, command or location: 0109506000134352")),
@@ -356,6 +480,20 @@ mod tests {
         assert_eq!(v.map(|v| v["lot"].clone()), Ok(json!("ABC")));
         let v = dec(b"09506000134352", &assume);
         assert_eq!(v.map(|v| v["gtin"].clone()), Ok(json!("09506000134352")));
+        // Without assume_gs1 an unbracketed element string is not guessed at.
+        let v = dec(b"010950600013435210ABC", &opts());
+        assert!(v.is_err(), "{v:?}");
+        let hash = DecodeOptions {
+            fnc1_substitute: Some(b'#'),
+            ..opts()
+        };
+        let v = dec(b"]C1010950600013435210ABC#17271231", &hash);
+        assert_eq!(
+            v.map(|v| v["hri"].clone()),
+            Ok(json!("(01)09506000134352(10)ABC(17)271231"))
+        );
+        let v = dec(b"]E3950600013435212", &opts());
+        assert_eq!(v.map(|v| v["addon"].clone()), Ok(json!("12")));
     }
 
     #[test]
@@ -366,11 +504,16 @@ mod tests {
             "symbology": "]C1",
             "raw": "010950600013435210ABC123\u{1d}17270300",
             "elements": [
-                {"ai": "01", "value": "09506000134352"},
-                {"ai": "10", "value": "ABC123"},
-                {"ai": "17", "value": "270300"},
+                {"ai": "01", "title": "GTIN", "value": "09506000134352",
+                 "typed": {"type": "key", "value": "09506000134352"}},
+                {"ai": "10", "title": "BATCH/LOT", "value": "ABC123",
+                 "typed": {"type": "text", "value": "ABC123"}},
+                {"ai": "17", "title": "USE BY or EXPIRY", "value": "270300",
+                 "typed": {"type": "date", "value": "2027-03-31"}},
             ],
+            "addon": null,
             "hri": "(01)09506000134352(10)ABC123(17)270300",
+            "element_string": "010950600013435210ABC123\u{1d}17270300",
             "digital_link": "https://id.gs1.org/01/09506000134352/10/ABC123?17=270300",
             "gtin": "09506000134352",
             "sscc": null,
@@ -386,6 +529,14 @@ mod tests {
             "location_ext": null,
         });
         assert_eq!(v, Ok(want));
+        let v = dec(b"]C10109506000134352\x1d3103001250", &opts());
+        assert_eq!(
+            v.map(|v| v["elements"][1].clone()),
+            Ok(
+                json!({"ai": "3103", "title": "NET WEIGHT (kg)", "value": "001250",
+                      "typed": {"type": "decimal", "value": "1.250", "unit": "kg"}})
+            )
+        );
         assert_eq!(
             dec(b"DH:RECEIVE:ASN-1", &opts()),
             Ok(json!({"kind": "command", "command": "receive", "argument": "ASN-1"}))
@@ -406,12 +557,25 @@ mod tests {
                 "message": "AI 17: date 271341 is not a valid date",
                 "position": 19,
                 "ai": "17",
+                "rule": "yymmd0",
+            }}))
+        );
+        let err = decode_text("]C10109506000134355", &opts()).map_err(|e| e.to_json());
+        assert_eq!(
+            err,
+            Err(json!({"error": {
+                "message": "AI 01: check digit should be 2, found 5",
+                "position": 2,
+                "ai": "01",
+                "rule": "csum",
             }}))
         );
         let err = decode_text("nope", &opts()).map_err(|e| e.to_json());
         assert_eq!(
             err,
-            Err(json!({"error": {"message": "not a GS1 barcode, command or location: nope"}}))
+            Err(
+                json!({"error": {"message": "not a GS1 barcode, command or location: nope", "rule": "unrecognized"}})
+            )
         );
     }
 
@@ -483,12 +647,21 @@ mod tests {
         #[test]
         fn decode_never_panics(
             sym in proptest::option::of(prop_oneof![
-                Just("]C1"), Just("]E0"), Just("]C0"), Just("]d2"), Just("]I1"), Just("]E4")]),
+                Just("]C1"), Just("]E0"), Just("]C0"), Just("]d2"), Just("]I1"), Just("]E4"),
+                Just("]E3"), Just("]E1"), Just("]Q1"), Just("]d1"), Just("]A0"), Just("]C2")]),
             data in proptest::collection::vec(
-                prop_oneof![Just(0x1du8), Just(b'('), Just(b')'), b'0'..=b'9', any::<u8>()], 0..80),
+                prop_oneof![Just(0x1du8), Just(b'('), Just(b')'), Just(b'/'), Just(b'%'), Just(b'?'),
+                    b'0'..=b'9', any::<u8>()], 0..80),
+            url in any::<bool>(),
             assume in any::<bool>(),
         ) {
             let o = DecodeOptions { assume_gs1: assume, fnc1_substitute: Some(b'|'), ..opts() };
+            let mut data = data;
+            if url {
+                let mut u = b"https://x.example/01/".to_vec();
+                u.extend(data);
+                data = u;
+            }
             match decode_scan(sym, &data, &o) {
                 Ok(s) => { let _ = s.to_json(); }
                 Err(e) => { let _ = e.to_json(); }

@@ -10,8 +10,8 @@
 //! legal GS1 and cannot be told apart from what was meant. Redundant separators (a leading FNC1, one after a
 //! fixed-length value, two in a row) are tolerated because real encoders emit them.
 
-use super::ai::{self, AiDef, Linter};
-use super::check::gs1_check_digit;
+use super::ai::{self, AiDef};
+use super::lint::lint;
 use super::{Gs1Error, Gs1ErrorKind};
 use serde::{Deserialize, Serialize};
 
@@ -253,8 +253,8 @@ pub(crate) fn validate_value(
             let ch = show_char(char::from(part[i]));
             return Err(err(Gs1ErrorKind::BadChar { ch }, pos + off + i));
         }
-        for linter in c.linters {
-            lint(*linter, part).map_err(|kind| err(kind, pos + off))?;
+        for &linter in c.linters {
+            lint(linter, part).map_err(|kind| err(kind, pos + off).with_rule(linter.name()))?;
         }
         off += len;
     }
@@ -263,68 +263,6 @@ pub(crate) fn validate_value(
         return Err(err(kind, pos + off));
     }
     Ok(())
-}
-
-/// Applies one linter to a component whose characters are already known to be in its character set.
-fn lint(linter: Linter, part: &[u8]) -> Result<(), Gs1ErrorKind> {
-    let text = ascii(part);
-    let num = |r: std::ops::Range<usize>| text.get(r).and_then(|s| s.parse::<u32>().ok());
-    match linter {
-        Linter::Csum => {
-            let (body, last) = text.split_at(text.len().saturating_sub(1));
-            let got = last.bytes().next().map(|b| b.wrapping_sub(b'0'));
-            match (gs1_check_digit(body), got) {
-                (Some(expected), Some(got)) if expected == got => Ok(()),
-                (Some(expected), Some(got)) => Err(Gs1ErrorKind::CheckDigit { expected, got }),
-                _ => Err(Gs1ErrorKind::TooShort {
-                    expected: "a check digit".into(),
-                }),
-            }
-        }
-        Linter::Yymmd0 | Linter::Yymmdd => {
-            let bad = || Gs1ErrorKind::InvalidDate {
-                value: text.clone(),
-            };
-            let (Some(yy), Some(mm), Some(dd)) = (num(0..2), num(2..4), num(4..6)) else {
-                return Err(bad());
-            };
-            if !(1..=12).contains(&mm) {
-                return Err(bad());
-            }
-            // The century is unknown at this layer; YY divisible by 4 is a leap year in 2000-2099 and 1901-1999.
-            let max_day = days_in_month(if yy % 4 == 0 { 2000 } else { 2001 }, mm);
-            let min_day = if linter == Linter::Yymmd0 { 0 } else { 1 };
-            if dd < min_day || dd > max_day {
-                return Err(bad());
-            }
-            Ok(())
-        }
-        Linter::Hhmi => match (num(0..2), num(2..4)) {
-            (Some(hh), Some(mi)) if hh < 24 && mi < 60 => Ok(()),
-            _ => Err(Gs1ErrorKind::InvalidTime { value: text }),
-        },
-        Linter::Zero => {
-            if text == "0" {
-                Ok(())
-            } else {
-                Err(Gs1ErrorKind::NotZero { got: text })
-            }
-        }
-        Linter::PieceOfTotal => match (num(0..2), num(2..4)) {
-            (Some(piece), Some(total)) if piece >= 1 && piece <= total => Ok(()),
-            _ => Err(Gs1ErrorKind::PieceOfTotal { value: text }),
-        },
-    }
-}
-
-/// Days in `month` (1-12) of `year`.
-pub(crate) fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        4 | 6 | 9 | 11 => 30,
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        _ => 31,
-    }
 }
 
 /// Bytes already known to be ASCII (or shown as Latin-1 in an error) as a `String`.
@@ -407,7 +345,10 @@ mod tests {
         let cases: &[(&[u8], &str)] = &[
             (b"", "empty element string at position 0"),
             (b"\x1d", "empty element string at position 0"),
-            (b"0109506000134353", "AI 01: check digit should be 2, got 3"),
+            (
+                b"0109506000134353",
+                "AI 01: check digit should be 2, found 3",
+            ),
             (
                 b"01095060001343",
                 "AI 01: value too short (expected 14 digits)",
@@ -444,7 +385,7 @@ mod tests {
             (b"4221234", "AI 422: value too long (expected 3 digits)"),
             (
                 b"80031095060001343579",
-                "AI 8003: first digit must be 0, got 1",
+                "AI 8003: first digit must be 0, found 1",
             ),
             (
                 b"800609506000134352 203",
@@ -489,7 +430,7 @@ mod tests {
             ("(23)0", "unknown AI 23 at position 1"),
             (
                 "(01)09506000134353",
-                "AI 01: check digit should be 2, got 3",
+                "AI 01: check digit should be 2, found 3",
             ),
             ("(10)Ä", "AI 10: character '\\u{c4}' not allowed"),
             ("(10)", "AI 10: missing value"),

@@ -11,8 +11,17 @@ pub mod ai;
 pub mod check;
 pub mod digital_link;
 pub mod element;
+pub mod iso;
+pub mod lint;
+pub mod typed;
+pub mod upc;
 
+#[cfg(test)]
+mod proptests;
+
+pub use digital_link::{parse_digital_link, to_digital_link};
 pub use element::{parse_bracketed, parse_element_string, to_element_string, to_hri, Element};
+pub use typed::{typed_value, TypedValue};
 
 use check::{gs1_check_digit, verify_check_digit};
 use std::fmt;
@@ -77,12 +86,28 @@ pub enum Gs1ErrorKind {
         ch: String,
     },
     /// A wrong GS1 check digit.
-    #[error("check digit should be {expected}, got {got}")]
+    #[error("check digit should be {expected}, found {found}")]
     CheckDigit {
         /// The correct check digit.
         expected: u8,
         /// The check digit in the data.
-        got: u8,
+        found: u8,
+    },
+    /// A wrong GS1 check character pair (`csumalpha`).
+    #[error("check characters should be {expected}, found {found}")]
+    CheckCharacters {
+        /// The correct pair.
+        expected: String,
+        /// The pair in the data.
+        found: String,
+    },
+    /// A component that fails one of the dictionary's linters (other than those with their own kind).
+    #[error("{value} is not {}", lint::expectation(*.linter))]
+    Lint {
+        /// The linter.
+        linter: ai::Linter,
+        /// The component's value.
+        value: String,
     },
     /// A YYMMDD value that is not a calendar date.
     #[error("date {value} is not a valid date")]
@@ -97,10 +122,10 @@ pub enum Gs1ErrorKind {
         value: String,
     },
     /// A component that must be `0` (the GRAI's filler digit).
-    #[error("first digit must be 0, got {got}")]
+    #[error("first digit must be 0, found {found}")]
     NotZero {
         /// The digit found.
-        got: String,
+        found: String,
     },
     /// A piece/total pair (AI 8006) with piece 0 or piece above total.
     #[error("piece of total {value} is not valid")]
@@ -129,7 +154,7 @@ pub enum Gs1ErrorKind {
         other: String,
     },
     /// A retail number that is not 8, 12, 13 or 14 digits long.
-    #[error("a GTIN has 8, 12, 13 or 14 digits, got {len}")]
+    #[error("a GTIN has 8, 12, 13 or 14 digits, found {len}")]
     GtinLength {
         /// The length found.
         len: usize,
@@ -141,12 +166,53 @@ pub enum Gs1ErrorKind {
         found: String,
     },
     /// A retail number with a wrong check digit.
-    #[error("GTIN check digit should be {expected}, got {got}")]
+    #[error("GTIN check digit should be {expected}, found {found}")]
     GtinCheckDigit {
         /// The correct check digit.
         expected: u8,
         /// The check digit in the data.
-        got: u8,
+        found: u8,
+    },
+    /// A UPC-E number whose number system digit is not 0 or 1.
+    #[error("UPC-E number system must be 0 or 1, found {found}")]
+    UpcENumberSystem {
+        /// The digit found.
+        found: char,
+    },
+    /// An EAN/UPC add-on that is not 2 or 5 digits.
+    #[error("an EAN/UPC add-on has 2 or 5 digits, found {found}")]
+    AddOn {
+        /// What was found, quoted.
+        found: String,
+    },
+    /// Text that is not a URI we can read as a GS1 Digital Link.
+    #[error("not a GS1 Digital Link URI: {reason}")]
+    BadUri {
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A Digital Link path without a primary key we know.
+    #[error("no GS1 Digital Link primary key in the path (expected e.g. /01/<GTIN>)")]
+    NoPrimaryKey,
+    /// A Digital Link path segment pair whose AI is not allowed there.
+    #[error("not allowed in the path after primary key AI {key} (allowed in order: {allowed})")]
+    QualifierOrder {
+        /// The primary key.
+        key: &'static str,
+        /// The allowed qualifier sequences.
+        allowed: String,
+    },
+    /// A Digital Link query parameter naming an AI that may not be a data attribute.
+    #[error("not allowed as a Digital Link data attribute")]
+    NotDataAttribute,
+    /// The same AI twice in a Digital Link.
+    #[error("appears twice")]
+    DuplicateAi,
+    /// A `%` not followed by two hex digits, or an escape that decodes to something other than ASCII.
+    #[error("bad percent-encoding {found}")]
+    PercentEncoding {
+        /// The escape, quoted.
+        found: String,
     },
 }
 
@@ -162,6 +228,47 @@ impl Gs1ErrorKind {
                 | Gs1ErrorKind::ExpectedBracket
                 | Gs1ErrorKind::UnclosedBracket
         )
+    }
+}
+
+impl Gs1ErrorKind {
+    /// The rule broken, as a short stable name for JSON errors: a dictionary linter name (`csum`, `yymmd0`, ...) or
+    /// one of `syntax`, `unknown-ai`, `length`, `charset`, `req`, `ex`, `duplicate`, `gtin`, `upc-e`, `addon`,
+    /// `digital-link`.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Gs1ErrorKind::Empty
+            | Gs1ErrorKind::ExpectedAi { .. }
+            | Gs1ErrorKind::IncompleteAi { .. }
+            | Gs1ErrorKind::ExpectedBracket
+            | Gs1ErrorKind::UnclosedBracket => "syntax",
+            Gs1ErrorKind::UnknownAi { .. } => "unknown-ai",
+            Gs1ErrorKind::EmptyValue
+            | Gs1ErrorKind::TooShort { .. }
+            | Gs1ErrorKind::TooLong { .. }
+            | Gs1ErrorKind::LongerThan { .. } => "length",
+            Gs1ErrorKind::BadChar { .. } => "charset",
+            Gs1ErrorKind::CheckDigit { .. } => "csum",
+            Gs1ErrorKind::CheckCharacters { .. } => "csumalpha",
+            Gs1ErrorKind::Lint { linter, .. } => linter.name(),
+            Gs1ErrorKind::InvalidDate { .. } => "yymmdd",
+            Gs1ErrorKind::InvalidTime { .. } => "hhmi",
+            Gs1ErrorKind::NotZero { .. } => "zero",
+            Gs1ErrorKind::PieceOfTotal { .. } => "pieceoftotal",
+            Gs1ErrorKind::Conflicting { .. } | Gs1ErrorKind::DuplicateAi => "duplicate",
+            Gs1ErrorKind::MissingRequired { .. } => "req",
+            Gs1ErrorKind::Excluded { .. } => "ex",
+            Gs1ErrorKind::GtinLength { .. }
+            | Gs1ErrorKind::GtinNotNumeric { .. }
+            | Gs1ErrorKind::GtinCheckDigit { .. } => "gtin",
+            Gs1ErrorKind::UpcENumberSystem { .. } => "upc-e",
+            Gs1ErrorKind::AddOn { .. } => "addon",
+            Gs1ErrorKind::BadUri { .. }
+            | Gs1ErrorKind::NoPrimaryKey
+            | Gs1ErrorKind::QualifierOrder { .. }
+            | Gs1ErrorKind::NotDataAttribute
+            | Gs1ErrorKind::PercentEncoding { .. } => "digital-link",
+        }
     }
 }
 
@@ -182,6 +289,8 @@ pub struct Gs1Error {
     kind: Gs1ErrorKind,
     ai: Option<String>,
     position: Option<usize>,
+    /// The linter that failed, when it is more precise than the kind's own rule (`yymmd0` rather than `yymmdd`).
+    rule: Option<&'static str>,
 }
 
 impl Gs1Error {
@@ -190,7 +299,18 @@ impl Gs1Error {
             kind,
             ai: None,
             position: None,
+            rule: None,
         }
+    }
+
+    pub(crate) fn with_rule(mut self, rule: &'static str) -> Self {
+        self.rule = Some(rule);
+        self
+    }
+
+    /// The rule broken (see [`Gs1ErrorKind::rule`]).
+    pub fn rule(&self) -> &'static str {
+        self.rule.unwrap_or_else(|| self.kind.rule())
     }
 
     pub(crate) fn with_ai(mut self, ai: &str) -> Self {
@@ -383,7 +503,7 @@ pub fn resolve_date(yymmdd: &str, today: Date) -> Option<Date> {
     };
     let month = Month::try_from(mm).ok()?;
     let day = if dd == 0 {
-        u8::try_from(element::days_in_month(year, u32::from(mm))).ok()?
+        u8::try_from(lint::days_in_month(year, u32::from(mm))).ok()?
     } else {
         dd
     };
@@ -404,10 +524,10 @@ pub fn gtin_from_retail(digits: &str) -> Result<String, Gs1Error> {
     if !verify_check_digit(digits) {
         let (body, last) = digits.split_at(digits.len() - 1);
         let expected = gs1_check_digit(body).unwrap_or(0);
-        let got = last.bytes().next().map_or(0, |b| b - b'0');
+        let found = last.bytes().next().map_or(0, |b| b - b'0');
         return Err(Gs1Error::new(Gs1ErrorKind::GtinCheckDigit {
             expected,
-            got,
+            found,
         }));
     }
     Ok(format!("{digits:0>14}"))
@@ -495,6 +615,191 @@ mod tests {
         );
     }
 
+    /// Example element strings printed in the GS1 General Specifications (and the Digital Link standard), plus the
+    /// tricky cases of issue 3, each as `(input, Ok(HRI after parsing) | Err(message))`. Input starting with `(` is
+    /// HRI; anything else an unbracketed element string with GS.
+    #[test]
+    fn specification_examples_and_tricky_cases() {
+        let cases: &[(&[u8], Result<&str, &str>)] = &[
+            (
+                b"(01)09506000134352(17)201225(10)ABC123",
+                Ok("(01)09506000134352(17)201225(10)ABC123"),
+            ),
+            (b"(00)106141411234567897", Ok("(00)106141411234567897")),
+            (
+                b"(01)95012345678903(3103)000123",
+                Ok("(01)95012345678903(3103)000123"),
+            ),
+            (
+                b"(8003)09506000134352ABC123",
+                Ok("(8003)09506000134352ABC123"),
+            ), // GRAI with serial
+            (b"(8003)09506000134352", Ok("(8003)09506000134352")), // GRAI without serial
+            (b"(253)4602443000331XYZ", Ok("(253)4602443000331XYZ")), // GDTI with serial
+            (b"(253)4602443000331", Ok("(253)4602443000331")),
+            (
+                b"(414)9506000014005(254)A-01-02",
+                Ok("(414)9506000014005(254)A-01-02"),
+            ),
+            (b"(421)84012345", Ok("(421)84012345")),
+            (
+                b"(00)106141411234567897(02)09506000134352(37)20(10)L1",
+                Ok("(00)106141411234567897(02)09506000134352(37)20(10)L1"),
+            ),
+            (
+                b"(01)09506000134352(3922)1999",
+                Ok("(01)09506000134352(3922)1999"),
+            ),
+            (
+                b"(01)09506000134352(3932)9781999",
+                Ok("(01)09506000134352(3932)9781999"),
+            ),
+            (
+                b"(8013)1987654Ad4X4bL5ttr2310c2K",
+                Ok("(8013)1987654Ad4X4bL5ttr2310c2K"),
+            ), // GMN
+            (b"(8006)095060001343520102", Ok("(8006)095060001343520102")),
+            (b"(8018)095060001343521236", Ok("(8018)095060001343521236")),
+            // Variable-length AI last, no GS.
+            (
+                b"0109506000134352\x1d10ABC123",
+                Ok("(01)09506000134352(10)ABC123"),
+            ),
+            (
+                b"010950600013435210ABC123",
+                Ok("(01)09506000134352(10)ABC123"),
+            ),
+            // GS after a fixed-length AI is tolerated.
+            (
+                b"0109506000134352\x1d17271231\x1d10A",
+                Ok("(01)09506000134352(17)271231(10)A"),
+            ),
+            // Missing GS between two variable AIs: the lot runs on, rejected once it is too long.
+            (b"10ABC123\x1d21S1", Ok("(10)ABC123(21)S1")),
+            (
+                b"10ABCDEFGHIJKLMN21SERIAL",
+                Err("AI 10: value longer than 20 characters"),
+            ),
+            // AI 17 with DD = 00 (last day of the month), and a day that does not exist.
+            (b"17270200", Ok("(17)270200")),
+            (b"17270230", Err("AI 17: date 270230 is not a valid date")),
+            // AI 3103: three decimals.
+            (b"3103001250", Ok("(3103)001250")),
+            (
+                b"31030012",
+                Err("AI 3103: value too short (expected 6 digits)"),
+            ),
+            // AI 8003 GRAI: leading zero and check digit.
+            (
+                b"80031095060001343579",
+                Err("AI 8003: first digit must be 0, found 1"),
+            ),
+            (
+                b"800309506000134353",
+                Err("AI 8003: check digit should be 2, found 3"),
+            ),
+            // AI 253 GDTI with a bad check digit.
+            (
+                b"2534602443000332",
+                Err("AI 253: check digit should be 1, found 2"),
+            ),
+            // AI 422 is fixed-length but not predefined: it needs a GS before the next AI.
+            (
+                b"422250\x1d0109506000134352",
+                Ok("(422)250(01)09506000134352"),
+            ),
+            (
+                b"4222500109506000134352",
+                Err("AI 422: value too long (expected 3 digits)"),
+            ),
+            (
+                b"422999",
+                Err("AI 422: 999 is not an ISO 3166 numeric country code"),
+            ),
+            (b"(3932)9991999", Ok("(3932)9991999")),
+            (
+                b"(3932)0001999",
+                Err("AI 3932: 000 is not an ISO 4217 numeric currency code"),
+            ),
+            (
+                b"(4307)UK",
+                Err("AI 4307: UK is not an ISO 3166 alpha-2 country code"),
+            ),
+            (
+                b"(8013)1987654Ad4X4bL5ttr2310c2L",
+                Err("AI 8013: check characters should be 2K, found 2L"),
+            ),
+            (b"(4330)001234-", Ok("(4330)001234-")),
+            (b"(4330)001234+", Err("AI 4330: + is not '-'")),
+            (
+                b"(4300)A%2",
+                Err("AI 4300: A%2 is not validly percent-encoded (% followed by two hex digits)"),
+            ),
+            (
+                b"(8001)00000123450011",
+                Err("AI 8001: 0000 is not a non-zero number"),
+            ),
+            (b"(8001)12340123450011", Ok("(8001)12340123450011")),
+            (
+                b"(8008)2501011",
+                Err("AI 8008: value too short (expected at least 8 digits)"),
+            ),
+            (
+                b"(8008)250101127",
+                Err("AI 8008: value too short (expected 1 more digits)"),
+            ),
+            (b"(8008)25010124", Err("AI 8008: 24 is not an hour 00-23")),
+            (b"(7250)20000229", Ok("(7250)20000229")),
+            (
+                b"(7250)21000229",
+                Err("AI 7250: date 21000229 is not a valid date"),
+            ),
+            // Garbage and truncated input.
+            (b"01", Err("AI 01: missing value")),
+            (
+                b"010950600",
+                Err("AI 01: value too short (expected 14 digits)"),
+            ),
+            (
+                b"\xff\xfe",
+                Err("expected an AI at position 0, found '\\u{ff}'"),
+            ),
+            (b"(", Err("unclosed '(' at position 0")),
+            (b"()", Err("expected an AI at position 1, found \"\"")),
+        ];
+        for &(input, want) in cases {
+            let got = if input.first() == Some(&b'(') {
+                parse_bracketed(&String::from_utf8_lossy(input))
+            } else {
+                parse_element_string(input, 0x1d)
+            };
+            let got = got.map(|e| to_hri(&e)).map_err(|e| e.to_string());
+            let label = String::from_utf8_lossy(input);
+            assert_eq!(
+                got,
+                want.map(str::to_owned).map_err(str::to_owned),
+                "{label:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_rules() {
+        let cases: &[(&str, &str)] = &[
+            ("(01)09506000134355", "csum"),
+            ("(17)270230", "yymmd0"),
+            ("(7003)2701312460", "hhmi"),
+            ("(422)999", "iso3166"),
+            ("(10)A B", "charset"),
+            ("(23)1", "unknown-ai"),
+            ("(01)0950", "length"),
+        ];
+        for &(hri, rule) in cases {
+            let got = parse_bracketed(hri).err().map(|e| e.rule());
+            assert_eq!(got, Some(rule), "{hri}");
+        }
+    }
+
     #[test]
     fn century_rule() {
         let cases: &[(&str, Date, Option<Date>)] = &[
@@ -522,9 +827,12 @@ mod tests {
             ("036000291452", Ok("00036000291452")),
             ("9506000134352", Ok("09506000134352")),
             ("09506000134352", Ok("09506000134352")),
-            ("9506000134353", Err("GTIN check digit should be 2, got 3")),
-            ("12345", Err("a GTIN has 8, 12, 13 or 14 digits, got 5")),
-            ("", Err("a GTIN has 8, 12, 13 or 14 digits, got 0")),
+            (
+                "9506000134353",
+                Err("GTIN check digit should be 2, found 3"),
+            ),
+            ("12345", Err("a GTIN has 8, 12, 13 or 14 digits, found 5")),
+            ("", Err("a GTIN has 8, 12, 13 or 14 digits, found 0")),
             ("95060001343x2", Err("a GTIN has only digits, found 'x'")),
         ];
         for &(s, want) in cases {
