@@ -99,16 +99,17 @@ fuzz_target!(|input: &[u8]| {
         assume_gs1: false,
         ..opts.clone()
     };
-    for again in [
-        decode_scan(Some("]C1"), &es, &plain),
-        decode_text(&hri, &plain),
+    let es_text = format!("]C1{}", String::from_utf8_lossy(&es));
+    for (form, again) in [
+        (es_text, decode_scan(Some("]C1"), &es, &plain)),
+        (hri.clone(), decode_text(&hri, &plain)),
     ] {
         match again {
             Ok(Scan::Gs1(h)) => {
-                assert_eq!(&h.elements, els);
-                assert_eq!(h.item, g.item);
+                assert_eq!(&h.elements, els, "{form:?}");
+                assert_eq!(h.item, g.item, "{form:?}");
             }
-            other => panic!("re-encoded {hri:?} decodes as {other:?}"),
+            other => panic!("{els:?} re-encoded as {form:?} decodes as {other:?}"),
         }
     }
     if let Some(uri) = gs1::digital_link::digital_link(els) {

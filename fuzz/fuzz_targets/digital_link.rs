@@ -29,7 +29,11 @@ fuzz_target!(|input: &[u8]| {
         Ok(els) => els,
         Err(e) => {
             if let Some(p) = e.position() {
-                assert!(p <= uri.len(), "error position {p} beyond {} bytes: {e}", uri.len());
+                assert!(
+                    p <= uri.len(),
+                    "error position {p} beyond {} bytes: {e}",
+                    uri.len()
+                );
             }
             return;
         }

@@ -60,7 +60,11 @@ fn run<'a>(
         assert!(f.poll_timeout().is_none_or(|t| t <= quiet));
         out.extend(std::iter::from_fn(|| f.poll(quiet)));
         // ...and once it is quiet, nothing is left pending.
-        assert_eq!(f.poll_timeout(), None, "still pending after the idle timeout");
+        assert_eq!(
+            f.poll_timeout(),
+            None,
+            "still pending after the idle timeout"
+        );
     }
     out
 }
@@ -87,15 +91,31 @@ fuzz_target!(|input: &[u8]| {
     let cfg = FramerConfig {
         terminator: TERMINATORS[usize::from(mode & 0b11)],
         stx_etx: mode & 0b100 != 0,
-        max_len: if *max_len == 0 { 4096 } else { usize::from(*max_len) },
+        max_len: if *max_len == 0 {
+            4096
+        } else {
+            usize::from(*max_len)
+        },
         idle_timeout: Duration::from_millis(50),
     };
     let now = Instant::now();
 
     let whole = run(&cfg, std::iter::once(stream), true, now);
-    assert_eq!(whole, run(&cfg, stream.chunks(1), true, now), "byte by byte");
-    assert_eq!(whole, run(&cfg, stream.chunks(1), false, now), "byte by byte, polled at the end");
-    assert_eq!(whole, run(&cfg, chunks(stream, *seed).into_iter(), true, now), "chunked");
+    assert_eq!(
+        whole,
+        run(&cfg, stream.chunks(1), true, now),
+        "byte by byte"
+    );
+    assert_eq!(
+        whole,
+        run(&cfg, stream.chunks(1), false, now),
+        "byte by byte, polled at the end"
+    );
+    assert_eq!(
+        whole,
+        run(&cfg, chunks(stream, *seed).into_iter(), true, now),
+        "chunked"
+    );
 
     let forbidden: &[u8] = match (cfg.terminator, cfg.stx_etx) {
         (Terminator::Cr, false) => b"\r",
