@@ -193,7 +193,7 @@ pub struct SourceConfig {
     pub good_read: Option<String>,
     /// Bytes written back when the scan is rejected.
     pub bad_read: Option<String>,
-    /// The character a keyboard-wedge scanner sends for FNC1, e.g. `"|"`.
+    /// What a keyboard-wedge scanner sends for FNC1: one ASCII character such as `"|"`, or the text `"<GS>"`.
     pub fnc1: Option<String>,
     /// Treat unbracketed digit strings without AIM id as GS1 element strings.
     #[serde(default)]
@@ -256,11 +256,22 @@ impl SourceConfig {
         self.kind == KIND_USB_HID_POS || self.kind == KIND_USB_KEYBOARD
     }
 
-    /// The FNC1 substitute as one byte (validated at load).
+    /// The FNC1 substitute as one byte (validated at load); `None` for the `<GS>` text form.
     pub fn fnc1_byte(&self) -> Option<u8> {
-        self.fnc1.as_deref().and_then(|s| s.bytes().next())
+        self.fnc1
+            .as_deref()
+            .filter(|s| s.len() == 1)
+            .and_then(|s| s.bytes().next())
+    }
+
+    /// True when the scanner spells FNC1 as the text `<GS>`.
+    pub fn fnc1_text(&self) -> bool {
+        self.fnc1.as_deref() == Some(FNC1_TEXT)
     }
 }
+
+/// The text some keyboard wedges type for FNC1.
+pub const FNC1_TEXT: &str = "<GS>";
 
 fn parse_key_terminator(s: &str) -> Option<KeyTerminator> {
     match s {
@@ -459,8 +470,11 @@ impl Config {
                 }
             }
             if let Some(f) = &src.fnc1 {
-                if f.len() != 1 {
-                    return Err(invalid(&key("fnc1"), "must be exactly one ASCII character"));
+                if !(f.len() == 1 && f.is_ascii() || f == FNC1_TEXT) {
+                    return Err(invalid(
+                        &key("fnc1"),
+                        "must be exactly one ASCII character, or \"<GS>\"",
+                    ));
                 }
             }
         }

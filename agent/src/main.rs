@@ -37,9 +37,9 @@ enum Cmd {
         /// Treat digit strings without an AIM identifier as GS1 element strings.
         #[arg(long)]
         gs1: bool,
-        /// The character a keyboard wedge sends for FNC1, e.g. '|'.
+        /// What a keyboard wedge sends for FNC1: one character such as '|', or the text '<GS>'.
         #[arg(long)]
-        fnc1: Option<char>,
+        fnc1: Option<String>,
         /// The scan; `-` or absent reads stdin up to EOF (one trailing CR/LF removed).
         scan: Option<String>,
     },
@@ -118,7 +118,7 @@ fn run(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn decode(json: bool, gs1: bool, fnc1: Option<char>, scan: Option<String>) -> ExitCode {
+fn decode(json: bool, gs1: bool, fnc1: Option<String>, scan: Option<String>) -> ExitCode {
     let text = match scan.as_deref() {
         Some(s) if s != "-" => s.to_string(),
         _ => {
@@ -137,18 +137,21 @@ fn decode(json: bool, gs1: bool, fnc1: Option<char>, scan: Option<String>) -> Ex
             s
         }
     };
-    let fnc1_substitute = match fnc1 {
-        Some(c) if c.is_ascii() => Some(c as u8),
-        Some(c) => {
-            eprintln!("dockhand-agent: --fnc1 must be one ASCII character, got {c:?}");
+    let fnc1_text = fnc1.as_deref() == Some(dockhand_agent::config::FNC1_TEXT);
+    let fnc1_substitute = match fnc1.as_deref() {
+        None => None,
+        Some(_) if fnc1_text => None,
+        Some(s) if s.len() == 1 && s.is_ascii() => s.bytes().next(),
+        Some(s) => {
+            eprintln!("dockhand-agent: --fnc1 must be one ASCII character or '<GS>', got {s:?}");
             return ExitCode::from(2);
         }
-        None => None,
     };
     let opts = DecodeOptions {
         today: time::OffsetDateTime::now_utc().date(),
         fnc1_substitute,
         assume_gs1: gs1,
+        fnc1_text,
     };
     match decode_text(&text, &opts) {
         Ok(scan) => {

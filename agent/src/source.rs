@@ -206,6 +206,7 @@ pub fn decode_input(raw: RawScan, cfg: &SourceConfig) -> ScanInput {
         today: time::OffsetDateTime::now_utc().date(),
         fnc1_substitute: cfg.fnc1_byte(),
         assume_gs1: cfg.gs1,
+        fnc1_text: cfg.fnc1_text(),
     };
     let text = String::from_utf8_lossy(&raw.data).into_owned();
     match decode_scan(raw.symbology.as_deref(), &raw.data, &opts) {

@@ -483,6 +483,7 @@ mod tests {
             today: date!(2026 - 11 - 26),
             fnc1_substitute: None,
             assume_gs1: false,
+            fnc1_text: false,
         };
         match decode_text(text, &opts) {
             Ok(scan) => ScanInput::Decoded {

@@ -7,6 +7,7 @@
 //! byte 0   bits 0-2  symbology: 0 = take the AIM id from the data (split_aim), 1..=7 = SYMBOLOGIES[n - 1]
 //!          bit  3    DecodeOptions::assume_gs1
 //!          bits 4-5  DecodeOptions::fnc1_substitute: none, '|', '#', '^'
+//!          bit  6    DecodeOptions::fnc1_text (read the text `<GS>` as FNC1)
 //! rest     the scan data
 //! ```
 //!
@@ -46,6 +47,7 @@ fuzz_target!(|input: &[u8]| {
         today: date!(2026 - 03 - 15),
         fnc1_substitute: SUBSTITUTES[usize::from((sel >> 4) & 0b11)],
         assume_gs1: sel & 0b1000 != 0,
+        fnc1_text: sel & 0b100_0000 != 0,
     };
     let result = decode_scan(symbology.as_deref(), data, &opts);
     assert_eq!(
@@ -97,6 +99,7 @@ fuzz_target!(|input: &[u8]| {
     let plain = DecodeOptions {
         fnc1_substitute: None,
         assume_gs1: false,
+        fnc1_text: false,
         ..opts.clone()
     };
     let es_text = format!("]C1{}", String::from_utf8_lossy(&es));

@@ -40,6 +40,7 @@ fn bench(c: &mut Criterion) {
         today: date!(2026 - 03 - 15),
         fnc1_substitute: None,
         assume_gs1: false,
+        fnc1_text: false,
     };
     let mut group = c.benchmark_group("decode");
     group

@@ -19,10 +19,11 @@
 //! 5. Anything else is an error.
 //!
 //! FNC1 in element strings: GS (0x1D) as scanners send it, the configured [`DecodeOptions::fnc1_substitute`] byte
-//! that keyboard wedges send instead, and the textual forms `<GS>` and `^]` (what wedges type for a control
-//! character). The textual forms are always recognised in GS1 element-string data: `^` is outside the GS1 character
-//! sets, and a value containing the literal text `<GS>` is far less likely than a wedge typing it. Error positions
-//! in element strings count bytes after this substitution.
+//! that keyboard wedges send instead, and the textual forms wedges type for a control character. `^]` is always
+//! recognised in GS1 element-string data: `^` and `]` are outside every GS1 character set, so it can never be data.
+//! `<GS>` is recognised only with [`DecodeOptions::fnc1_text`]: `<`, `G`, `S` and `>` are all legal in a lot or
+//! serial (CSET 82), so reading them as FNC1 unasked would split a legal value (the fuzzer found exactly that).
+//! Error positions in element strings count bytes after this substitution.
 
 use crate::command::{parse_command, parse_location, Command, CommandError};
 use crate::gs1::{self, upc, Element, Gs1Error, Gs1Item, TypedValue};
@@ -45,6 +46,9 @@ pub struct DecodeOptions {
     pub fnc1_substitute: Option<u8>,
     /// Treat unbracketed data without an AIM id as a GS1 element string.
     pub assume_gs1: bool,
+    /// Also read the text `<GS>` as FNC1 (keyboard wedges configured to spell out control characters). Off by
+    /// default: `<GS>` is legal text inside a lot or serial.
+    pub fnc1_text: bool,
 }
 
 /// A decoded GS1 scan.
@@ -56,12 +60,23 @@ pub struct Gs1Scan {
     pub raw: String,
     /// The elements in scan order.
     pub elements: Vec<Element>,
-    /// The typed value of each element, in the same order as `elements`.
-    pub typed: Vec<TypedValue>,
+    /// The date the scan was decoded against (fixes the century of YYMMDD dates).
+    pub today: Date,
     /// The 2- or 5-digit EAN/UPC add-on read with the main symbol (`]E3`), if any.
     pub addon: Option<String>,
     /// The typed view of the elements.
     pub item: Gs1Item,
+}
+
+impl Gs1Scan {
+    /// The typed value of each element, in the same order as `elements`. Computed on demand: the workflows use
+    /// [`Gs1Scan::item`], only printing needs every element typed.
+    pub fn typed(&self) -> Vec<TypedValue> {
+        self.elements
+            .iter()
+            .map(|e| gs1::typed_value(&e.ai, &e.value, self.today))
+            .collect()
+    }
 }
 
 /// A decoded scan.
@@ -178,18 +193,15 @@ pub fn decode_scan(
     if let Some(loc) = parse_location(text) {
         return Ok(Scan::Location(loc?));
     }
-    let gs1_data = normalise_fnc1(data, opts.fnc1_substitute);
+    let gs1_data = normalise_fnc1(data, opts.fnc1_substitute, opts.fnc1_text);
     let gs1 = |elements: Vec<Element>, addon: Option<String>| -> Result<Scan, DecodeError> {
-        let item = gs1::interpret(&elements, opts.today)?;
-        let typed = elements
-            .iter()
-            .map(|e| gs1::typed_value(&e.ai, &e.value, opts.today))
-            .collect();
+        // Every element here came from a parser of this crate (or a verified retail GTIN): already validated.
+        let item = gs1::interpret_validated(&elements, opts.today)?;
         Ok(Scan::Gs1(Gs1Scan {
             symbology: symbology.map(str::to_owned),
             raw: String::from_utf8_lossy(&gs1_data).into_owned(),
             elements,
-            typed,
+            today: opts.today,
             addon,
             item,
         }))
@@ -267,13 +279,13 @@ pub fn decode_text(s: &str, opts: &DecodeOptions) -> Result<Scan, DecodeError> {
     decode_scan(symbology.as_deref(), data, opts)
 }
 
-/// Replaces every FNC1 stand-in (the configured byte, `<GS>`, `^]`) with GS.
-fn normalise_fnc1(data: &[u8], sub: Option<u8>) -> Vec<u8> {
+/// Replaces every FNC1 stand-in (the configured byte, `^]`, and `<GS>` when asked) with GS.
+fn normalise_fnc1(data: &[u8], sub: Option<u8>, text: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len());
     let mut i = 0;
     while i < data.len() {
         let rest = &data[i..];
-        if rest.starts_with(b"<GS>") {
+        if text && rest.starts_with(b"<GS>") {
             out.push(GS);
             i += 4;
         } else if rest.starts_with(b"^]") {
@@ -321,7 +333,7 @@ impl Scan {
                 let elements: Vec<Value> = g
                     .elements
                     .iter()
-                    .zip(&g.typed)
+                    .zip(g.typed())
                     .map(|(e, t)| {
                         json!({
                             "ai": e.ai,
@@ -369,6 +381,7 @@ mod tests {
             today: date!(2026 - 03 - 15),
             fnc1_substitute: None,
             assume_gs1: false,
+            fnc1_text: false,
         }
     }
 
@@ -417,10 +430,11 @@ mod tests {
             (b"]Q1https://id.gs1.org/01/09506000134352/21/S/10/L", Err("AI 10: not allowed in the path after primary key AI 01 (allowed in order: 22,10,21 or 235)")),
             (b"]C2ABC", Err("not a GS1 barcode, command or location: ABC")),
             (b"]C20109506000134352", Err("not a GS1 barcode, command or location: 0109506000134352")),
-            (b"]C1010950600013435210ABC<GS>17271231", Ok("(01)09506000134352(10)ABC(17)271231")),
+            // `<GS>` is text unless the source is configured for it (see the fnc1 options test).
+            (b"]C1010950600013435210ABC<GS>17271231", Ok("(01)09506000134352(10)ABC<GS>17271231")),
             (b"]d2010950600013435210ABC^]17271231", Ok("(01)09506000134352(10)ABC(17)271231")),
             (b"]Q3010950600013435221S1", Ok("(01)09506000134352(21)S1")),
-            (b"<GS>0109506000134352", Ok("(01)09506000134352")),
+            (b"<GS>0109506000134352", Err("not a GS1 barcode, command or location: <GS>0109506000134352")),
             (b"]E495011011", Ok("(01)00000095011011")),
             (b"]I109506000134352", Ok("(01)09506000134352")),
             (b"]C009506000134352", Ok("(01)09506000134352")),
@@ -472,6 +486,29 @@ mod tests {
         };
         let v = dec(b"]C1010950600013435210ABC|17271231", &sub);
         assert_eq!(v.map(|v| v["expiry"].clone()), Ok(json!("2027-12-31")));
+        // A wedge configured to spell FNC1 as `<GS>`: then, and only then, the text is a separator.
+        let text = DecodeOptions {
+            fnc1_text: true,
+            ..opts()
+        };
+        let v = dec(b"]C1010950600013435210ABC<GS>17271231", &text);
+        assert_eq!(
+            v.map(|v| v["hri"].clone()),
+            Ok(json!("(01)09506000134352(10)ABC(17)271231"))
+        );
+        let v = dec(b"<GS>0109506000134352", &text);
+        assert_eq!(v.map(|v| v["gtin"].clone()), Ok(json!("09506000134352")));
+        // Regression (fuzz/regressions/decode_scan): a lot holding the text `<GS>` survives the GS round trip.
+        let v = dec(b"(01)09506000134352(10)ABC9506000<GS>5", &opts()).unwrap();
+        assert_eq!(v["lot"], json!("ABC9506000<GS>5"));
+        let again = dec(
+            format!("]C1{}", v["element_string"].as_str().unwrap()).as_bytes(),
+            &opts(),
+        );
+        assert_eq!(
+            again.map(|a| a["lot"].clone()),
+            Ok(json!("ABC9506000<GS>5"))
+        );
         let assume = DecodeOptions {
             assume_gs1: true,
             ..opts()

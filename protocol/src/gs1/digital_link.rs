@@ -112,7 +112,8 @@ pub fn parse_digital_link(uri: &str) -> Result<Vec<Element>, Gs1Error> {
             let kind = Gs1ErrorKind::NotDataAttribute;
             return Err(Gs1Error::new(kind).with_ai(name).at(this_off));
         }
-        let value_off = this_off + name.len() + 1;
+        // The value starts after `name=`; with no `=` there is no value, and the error points at the end of the name.
+        let value_off = this_off + name.len() + usize::from(param.len() > name.len());
         let value = percent_decode(raw).map_err(|e| e.with_ai(name).at(value_off))?;
         out.push((Element::new(name, value), value_off));
     }
@@ -387,6 +388,20 @@ mod tests {
                 .map(|e| crate::gs1::to_hri(&e))
                 .map_err(|e| e.to_string());
             assert_eq!(got, want.map(str::to_owned).map_err(str::to_owned), "{uri}");
+        }
+    }
+
+    /// Regression (fuzz/regressions/digital_link): a query AI without `=` reported a position past the URI's end.
+    #[test]
+    fn error_positions_stay_inside_the_uri() {
+        for uri in [
+            "https://example.com/example.com/01/9506000134352?3100",
+            "https://id.gs1.org/01/09506000134352?17",
+            "https://id.gs1.org/01/09506000134352?17=",
+        ] {
+            let err = parse_digital_link(uri).unwrap_err();
+            let pos = err.position().unwrap_or(0);
+            assert!(pos <= uri.len(), "{uri}: position {pos} past {}", uri.len());
         }
     }
 

@@ -267,7 +267,10 @@ pub(crate) fn validate_value(
 
 /// Bytes already known to be ASCII (or shown as Latin-1 in an error) as a `String`.
 fn ascii(b: &[u8]) -> String {
-    b.iter().map(|&c| char::from(c)).collect()
+    match std::str::from_utf8(b) {
+        Ok(s) if s.is_ascii() => s.to_owned(),
+        _ => b.iter().map(|&c| char::from(c)).collect(),
+    }
 }
 
 /// A character as a person reads it in an error message: `'A'`, `'\u{7f}'`.

@@ -32,11 +32,12 @@ pub fn check_character_pair(body: &[u8]) -> Option<[u8; 2]> {
 
 /// Applies one linter to `part`. Linters we do not enforce always pass.
 pub(crate) fn lint(linter: Linter, part: &[u8]) -> Result<(), Gs1ErrorKind> {
-    let text: String = part.iter().map(|&b| char::from(b)).collect();
+    // Values reaching a linter passed their character-set check, so this borrows rather than allocates.
+    let text = String::from_utf8_lossy(part);
     let num = |r: std::ops::Range<usize>| text.get(r).and_then(|s| s.parse::<u32>().ok());
     let fail = || Gs1ErrorKind::Lint {
         linter,
-        value: text.clone(),
+        value: text.to_string(),
     };
     let check = |ok: bool| if ok { Ok(()) } else { Err(fail()) };
     match linter {
@@ -65,7 +66,7 @@ pub(crate) fn lint(linter: Linter, part: &[u8]) -> Result<(), Gs1ErrorKind> {
         }
         Linter::Yymmd0 | Linter::Yymmdd => {
             let bad = || Gs1ErrorKind::InvalidDate {
-                value: text.clone(),
+                value: text.to_string(),
             };
             let (Some(yy), Some(mm), Some(dd)) = (num(0..2), num(2..4), num(4..6)) else {
                 return Err(bad());
@@ -80,17 +81,23 @@ pub(crate) fn lint(linter: Linter, part: &[u8]) -> Result<(), Gs1ErrorKind> {
         }
         Linter::Yyyymmdd => {
             let (Some(yyyy), Some(mm), Some(dd)) = (num(0..4), num(4..6), num(6..8)) else {
-                return Err(Gs1ErrorKind::InvalidDate { value: text });
+                return Err(Gs1ErrorKind::InvalidDate {
+                    value: text.into_owned(),
+                });
             };
             let year = i32::try_from(yyyy).unwrap_or(0);
             if !(1..=12).contains(&mm) || dd < 1 || dd > days_in_month(year, mm) {
-                return Err(Gs1ErrorKind::InvalidDate { value: text });
+                return Err(Gs1ErrorKind::InvalidDate {
+                    value: text.into_owned(),
+                });
             }
             Ok(())
         }
         Linter::Hhmi => match (num(0..2), num(2..4)) {
             (Some(hh), Some(mi)) if hh < 24 && mi < 60 => Ok(()),
-            _ => Err(Gs1ErrorKind::InvalidTime { value: text }),
+            _ => Err(Gs1ErrorKind::InvalidTime {
+                value: text.into_owned(),
+            }),
         },
         Linter::Hh => check(num(0..2).is_some_and(|h| h < 24)),
         Linter::Mi | Linter::Ss => check(num(0..2).is_some_and(|m| m < 60)),
@@ -98,7 +105,7 @@ pub(crate) fn lint(linter: Linter, part: &[u8]) -> Result<(), Gs1ErrorKind> {
         Linter::Iso3166999 => check(text == "999" || iso::is_country_numeric(&text)),
         Linter::Iso3166Alpha2 => check(iso::is_country_alpha2(&text)),
         Linter::Iso4217 => check(iso::currency_alpha(&text).is_some()),
-        Linter::Iso5218 => check(matches!(text.as_str(), "0" | "1" | "2" | "9")),
+        Linter::Iso5218 => check(matches!(&*text, "0" | "1" | "2" | "9")),
         Linter::Latitude => check(text.parse::<u64>().is_ok_and(|v| v <= 1_800_000_000)),
         Linter::Longitude => check(text.parse::<u64>().is_ok_and(|v| v <= 3_600_000_000)),
         Linter::MediaType => check(num(0..2).is_some_and(|m| (1..=10).contains(&m) || m >= 80)),
@@ -107,7 +114,9 @@ pub(crate) fn lint(linter: Linter, part: &[u8]) -> Result<(), Gs1ErrorKind> {
         Linter::Pcenc => check(percent_escapes_valid(part)),
         Linter::PieceOfTotal => match (num(0..2), num(2..4)) {
             (Some(piece), Some(total)) if piece >= 1 && piece <= total => Ok(()),
-            _ => Err(Gs1ErrorKind::PieceOfTotal { value: text }),
+            _ => Err(Gs1ErrorKind::PieceOfTotal {
+                value: text.into_owned(),
+            }),
         },
         Linter::PosInSeqSlash => {
             let ok = text.split_once('/').is_some_and(|(p, t)| {
@@ -120,9 +129,11 @@ pub(crate) fn lint(linter: Linter, part: &[u8]) -> Result<(), Gs1ErrorKind> {
             });
             check(ok)
         }
-        Linter::Winding => check(matches!(text.as_str(), "0" | "1" | "9")),
-        Linter::YesNo => check(matches!(text.as_str(), "0" | "1")),
-        Linter::Zero => check(text == "0").map_err(|_| Gs1ErrorKind::NotZero { found: text }),
+        Linter::Winding => check(matches!(&*text, "0" | "1" | "9")),
+        Linter::YesNo => check(matches!(&*text, "0" | "1")),
+        Linter::Zero => check(text == "0").map_err(|_| Gs1ErrorKind::NotZero {
+            found: text.into_owned(),
+        }),
         Linter::Hyphen => check(text == "-"),
         Linter::Iban => check(iban_valid(part)),
         Linter::ImporterIdx => check(

@@ -404,6 +404,11 @@ pub fn interpret(elements: &[Element], today: Date) -> Result<Gs1Item, Gs1Error>
     for e in elements {
         element::validate_element(e)?;
     }
+    interpret_validated(elements, today)
+}
+
+/// [`interpret`] for elements that came out of one of this crate's parsers, which validated each of them already.
+pub(crate) fn interpret_validated(elements: &[Element], today: Date) -> Result<Gs1Item, Gs1Error> {
     for (i, a) in elements.iter().enumerate() {
         if let Some(b) = elements[i + 1..]
             .iter()
