@@ -233,8 +233,11 @@ pub async fn run<T: Transport>(
             }
             _ = tokio::time::sleep(delay) => {}
         }
-        let batch: Vec<_> = match backlog.lock() {
-            Ok(b) => b.iter().take(settings.batch_size).cloned().collect(),
+        let (batch, pending): (Vec<_>, usize) = match backlog.lock() {
+            Ok(b) => (
+                b.iter().take(settings.batch_size).cloned().collect(),
+                b.len(),
+            ),
             Err(_) => return,
         };
         let Some(first) = batch.first().map(|m| m.seq) else {
@@ -245,6 +248,7 @@ pub async fn run<T: Transport>(
         let req = PushRequest {
             device_id: settings.device_id.clone(),
             movements: batch,
+            backlog: Some(pending as u64),
         };
         let result = transport.push(&req).await;
         let mut st = status.lock().map(|s| s.clone()).unwrap_or_default();

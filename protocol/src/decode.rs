@@ -213,7 +213,11 @@ pub fn decode_scan(
         }
         Some("]E0" | "]E4" | "]I1") => return gs1(gtin(retail_gtin(symbology, text)?), None),
         Some("]E3") => {
-            // EAN-13/UPC-A (13 digits) or UPC-E (8) followed by a 2- or 5-digit add-on.
+            // EAN-13/UPC-A (13 digits) or UPC-E (8) followed by a 2- or 5-digit add-on. Digits only, checked
+            // before splitting: a split by byte count inside a multi-byte character would panic (found by fuzzing).
+            if !text.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(unrecognized(text));
+            }
             let split = match text.len() {
                 15 | 18 => 13,
                 10 | 13 => 8,
@@ -279,8 +283,16 @@ pub fn decode_text(s: &str, opts: &DecodeOptions) -> Result<Scan, DecodeError> {
     decode_scan(symbology.as_deref(), data, opts)
 }
 
-/// Replaces every FNC1 stand-in (the configured byte, `^]`, and `<GS>` when asked) with GS.
-fn normalise_fnc1(data: &[u8], sub: Option<u8>, text: bool) -> Vec<u8> {
+/// Replaces every FNC1 stand-in (the configured byte, `^]`, and `<GS>` when asked) with GS. Borrows when there is
+/// nothing to replace, which is the common case (scanners send GS) and keeps the decode hot path free of a copy.
+fn normalise_fnc1(data: &[u8], sub: Option<u8>, text: bool) -> std::borrow::Cow<'_, [u8]> {
+    let needs = |i: usize| {
+        let rest = &data[i..];
+        Some(data[i]) == sub || rest.starts_with(b"^]") || (text && rest.starts_with(b"<GS>"))
+    };
+    if !(0..data.len()).any(needs) {
+        return std::borrow::Cow::Borrowed(data);
+    }
     let mut out = Vec::with_capacity(data.len());
     let mut i = 0;
     while i < data.len() {
@@ -296,7 +308,7 @@ fn normalise_fnc1(data: &[u8], sub: Option<u8>, text: bool) -> Vec<u8> {
             i += 1;
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 fn unrecognized(text: &str) -> DecodeError {
@@ -429,6 +441,8 @@ mod tests {
             (b"https://id.gs1.org/01/09506000134352?3103=000500", Ok("(01)09506000134352(3103)000500")),
             (b"]Q1https://id.gs1.org/01/09506000134352/21/S/10/L", Err("AI 10: not allowed in the path after primary key AI 01 (allowed in order: 22,10,21 or 235)")),
             (b"]C2ABC", Err("not a GS1 barcode, command or location: ABC")),
+            // Regression (fuzz/regressions/decode_scan): a multi-byte character where the add-on split would fall.
+            ("]E3]800]&0\u{697}10AB".as_bytes(), Err("not a GS1 barcode, command or location: ]800]&0\u{697}10AB")),
             (b"]C20109506000134352", Err("not a GS1 barcode, command or location: 0109506000134352")),
             // `<GS>` is text unless the source is configured for it (see the fnc1 options test).
             (b"]C1010950600013435210ABC<GS>17271231", Ok("(01)09506000134352(10)ABC<GS>17271231")),

@@ -184,7 +184,8 @@ impl Movement {
         if self.gtin.len() != 14 || !self.gtin.bytes().all(|b| b.is_ascii_digit()) {
             return err("gtin", "must be 14 digits");
         }
-        if self.qty == 0 || self.qty > MAX_QTY {
+        // A count of zero is an observation ("none here"); every other movement moves at least one unit.
+        if (self.qty == 0 && self.kind != MovementKind::Count) || self.qty > MAX_QTY {
             return err("qty", "must be between 1 and 1000000000");
         }
         let (from, to) = (self.from_location.is_some(), self.to_location.is_some());
@@ -193,7 +194,8 @@ impl Movement {
             MovementKind::Pick | MovementKind::Ship => from && !to,
             MovementKind::Putaway | MovementKind::Move => from && to,
             MovementKind::Adjust => from != to,
-            MovementKind::Count => true,
+            // A count observes one location: the counted quantity at `to_location`.
+            MovementKind::Count => to && !from,
         };
         if !ok {
             return err(
@@ -224,6 +226,10 @@ pub struct PushRequest {
     pub device_id: String,
     /// Movements with contiguous seqs, oldest first.
     pub movements: Vec<Movement>,
+    /// How many movements the device still holds unacknowledged (this batch included), for the office's device
+    /// list. Optional: older agents do not send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<u64>,
 }
 
 /// `POST /v1/sync/push` success body.
@@ -252,6 +258,13 @@ pub struct Item {
     /// Whether each unit carries a serial.
     #[serde(default)]
     pub serial_tracked: bool,
+    /// False once the office deactivated it: devices stop accepting new receipts of it.
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_unit() -> String {
@@ -266,6 +279,111 @@ pub struct Location {
     /// GLN (AI 414) if the location is also labelled with one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gln: Option<String>,
+    /// Picking zone, for assigning pick lists to a zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// False once the office deactivated it.
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+/// Where a document stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DocStatus {
+    /// Expected / to be worked.
+    #[default]
+    Open,
+    /// Finished; an ASN's short lines are evaluated when it closes.
+    Closed,
+    /// Withdrawn by the office; devices must stop working it.
+    Cancelled,
+}
+
+/// One expected line of goods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsnLine {
+    /// GTIN-14.
+    pub gtin: String,
+    /// Expected lot, if the supplier announced one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lot: Option<String>,
+    /// Expected units.
+    pub qty: u64,
+}
+
+/// A pallet (logistic unit) announced on an ASN, with its contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsnPallet {
+    /// SSCC-18.
+    pub sscc: String,
+    /// What is on it.
+    pub lines: Vec<AsnLine>,
+}
+
+/// An expected receipt (advance shipping notice).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Asn {
+    /// The ASN's id, unique per server; movements name it in `reference`.
+    pub id: String,
+    /// The receiving site.
+    pub site: String,
+    /// Supplier name or GLN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supplier: Option<String>,
+    /// Expected arrival date `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_on: Option<String>,
+    /// Loose lines (not on an announced pallet).
+    #[serde(default)]
+    pub lines: Vec<AsnLine>,
+    /// Announced pallets.
+    #[serde(default)]
+    pub pallets: Vec<AsnPallet>,
+    /// Status.
+    #[serde(default)]
+    pub status: DocStatus,
+}
+
+/// One line of a pick list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PickLine {
+    /// Line number, unique within the list.
+    pub line: u32,
+    /// Where to pick.
+    pub location: String,
+    /// GTIN-14.
+    pub gtin: String,
+    /// Required lot, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lot: Option<String>,
+    /// Units to pick.
+    pub qty: u64,
+}
+
+/// A pick list for one site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PickList {
+    /// The list's id, unique per server; pick movements name it in `reference`.
+    pub id: String,
+    /// The site.
+    pub site: String,
+    /// The device it is assigned to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The zone it is assigned to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// The lines.
+    pub lines: Vec<PickLine>,
+    /// Status.
+    #[serde(default)]
+    pub status: DocStatus,
 }
 
 /// One entry of the pull feed, in server commit order.
@@ -276,7 +394,11 @@ pub enum Change {
     Item(Item),
     /// A location was created or changed.
     Location(Location),
-    /// A document (ASN or pick list) was cancelled.
+    /// An expected receipt was created or changed.
+    Asn(Asn),
+    /// A pick list was created, assigned or changed.
+    PickList(PickList),
+    /// A document (ASN or pick list) was cancelled: stop working it.
     Cancel {
         /// The document's id.
         reference: String,
@@ -384,6 +506,7 @@ mod tests {
         let req = PushRequest {
             device_id: "hh-01".into(),
             movements: vec![movement()],
+            backlog: None,
         };
         let back: PushRequest =
             serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
@@ -405,10 +528,13 @@ mod tests {
                     lot_tracked: true,
                     expiry_tracked: false,
                     serial_tracked: false,
+                    active: true,
                 }),
                 Change::Location(Location {
                     code: "A-01".into(),
                     gln: None,
+                    zone: None,
+                    active: true,
                 }),
                 Change::Cancel {
                     reference: "ASN-1".into(),

@@ -81,6 +81,7 @@ fn batch(device: &str, movements: Vec<Movement>) -> Vec<u8> {
     serde_json::to_vec(&PushRequest {
         device_id: device.into(),
         movements,
+        backlog: None,
     })
     .unwrap()
 }
@@ -374,6 +375,7 @@ async fn malformed_bodies_are_400_naming_the_field() {
     let good = serde_json::to_value(PushRequest {
         device_id: "hh-01".into(),
         movements: vec![receive("hh-01", 1, "D", 1)],
+        backlog: None,
     })
     .unwrap();
     let edit = |f: fn(&mut Value)| {

@@ -231,6 +231,7 @@ fn server_ingest() -> Result<f64> {
             serde_json::to_vec(&PushRequest {
                 device_id: "bench".into(),
                 movements,
+                backlog: None,
             })
             .expect("json")
         })
