@@ -13,7 +13,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::devices::Device;
+use crate::devices::{Device, TokenCheck};
 use crate::error::{ApiError, Error};
 use crate::fsutil::{write_atomic, Replace};
 use crate::state::AppState;
@@ -93,7 +93,8 @@ impl FromRequestParts<AppState> for AdminAuth {
     }
 }
 
-/// Extractor: the request carries a current device token; holds that device.
+/// Extractor: the request carries the current token of an active device; holds that device. A revoked
+/// device's token answers 401 `revoked`, so the person at the device learns why.
 #[derive(Debug, Clone)]
 pub struct DeviceAuth(pub Device);
 
@@ -103,8 +104,15 @@ impl FromRequestParts<AppState> for DeviceAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or(ApiError::Unauthorized)?.to_string();
         let devices = state.devices.clone();
-        // Authentication reads device files: keep that off the async workers.
-        let device = tokio::task::spawn_blocking(move || devices.authenticate(&token)).await??;
-        device.map(DeviceAuth).ok_or(ApiError::Unauthorized)
+        // Authentication reads device files or queries the database: keep that off the async workers.
+        let check = tokio::task::spawn_blocking(move || devices.check_token(&token)).await??;
+        match check {
+            TokenCheck::Valid(device) => Ok(DeviceAuth(device)),
+            TokenCheck::Revoked(device) => {
+                tracing::info!(device = %device.id, "refused a revoked device");
+                Err(ApiError::Revoked(device.id))
+            }
+            TokenCheck::Unknown => Err(ApiError::Unauthorized),
+        }
     }
 }

@@ -1,9 +1,16 @@
 //! The optional `--config FILE` (TOML). Every key is optional; unknown keys fail fast with their name.
 //!
+//! Without `--config`, `run` and `enroll` read `<data>/server.toml` when it exists ([`ServerConfig::resolve`]):
+//! both commands must agree on the store, because the store decides where device credentials live (files in the
+//! data directory with sled, the `devices` table with PostgreSQL).
+//!
 //! ```toml
 //! sled_cache_mib = 64           # sled page cache
 //! max_body_bytes = 4194304      # larger request bodies get 413
 //! shutdown_timeout_secs = 10    # grace period for in-flight requests on SIGTERM / Ctrl-C
+//! store = "sled"                # or "postgres": several server nodes on one database
+//! postgres_url = "host=db.example user=dockhand dbname=dockhand"   # required with store = "postgres"
+//! postgres_max_connections = 8  # connections this node keeps to PostgreSQL
 //! ```
 
 use std::path::Path;
@@ -12,6 +19,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::Error;
+
+/// The config file read from the data directory when `--config` is not given.
+pub const DEFAULT_FILE: &str = "server.toml";
 
 /// Server tuning, with defaults for everything.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -23,6 +33,23 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Grace period for in-flight requests at shutdown, in seconds.
     pub shutdown_timeout_secs: u64,
+    /// Which backend holds movements, stock and master data.
+    pub store: StoreKind,
+    /// libpq connection string (`host=... user=... dbname=...`) or `postgresql://` URL; needed for PostgreSQL.
+    pub postgres_url: Option<String>,
+    /// Connections this node keeps open to PostgreSQL.
+    pub postgres_max_connections: usize,
+}
+
+/// The storage backend a server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// Embedded sled database in the data directory (one node).
+    #[default]
+    Sled,
+    /// A PostgreSQL database shared by any number of server nodes.
+    Postgres,
 }
 
 impl Default for ServerConfig {
@@ -31,6 +58,9 @@ impl Default for ServerConfig {
             sled_cache_mib: crate::store::sled::DEFAULT_CACHE_BYTES / (1024 * 1024),
             max_body_bytes: crate::state::DEFAULT_BODY_LIMIT,
             shutdown_timeout_secs: 10,
+            store: StoreKind::Sled,
+            postgres_url: None,
+            postgres_max_connections: crate::postgres_store::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -50,7 +80,36 @@ impl ServerConfig {
                 path.display()
             )));
         }
+        if config.store == StoreKind::Postgres && config.postgres_url.is_none() {
+            return Err(Error::Config(format!(
+                "{}: store = \"postgres\" needs postgres_url",
+                path.display()
+            )));
+        }
+        if config.postgres_max_connections == 0 {
+            return Err(Error::Config(format!(
+                "{}: postgres_max_connections must be positive",
+                path.display()
+            )));
+        }
         Ok(config)
+    }
+
+    /// The configuration of the server on `data_dir`: the file `explicit` (`--config`) if given, else
+    /// `<data_dir>/server.toml` if it exists, else the defaults (the sled store).
+    pub fn resolve(data_dir: &Path, explicit: Option<&Path>) -> Result<Self, Error> {
+        if let Some(path) = explicit {
+            return Self::load(path);
+        }
+        let default = data_dir.join(DEFAULT_FILE);
+        match std::fs::metadata(&default) {
+            Ok(_) => Self::load(&default),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(Error::Io {
+                path: default,
+                source,
+            }),
+        }
     }
 
     /// The shutdown grace period.
@@ -71,6 +130,10 @@ mod tests {
             ("sled_cache_mb = 8", Err("sled_cache_mb")),
             ("sled_cache_mib = \"x\"", Err("sled_cache_mib")),
             ("sled_cache_mib = 0", Err("positive")),
+            ("store = \"postgres\"", Err("postgres_url")),
+            ("store = \"postgres\"\npostgres_url = \"host=db\"", Ok(64)),
+            ("store = \"mysql\"", Err("store")),
+            ("postgres_max_connections = 0", Err("positive")),
         ];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("server.toml");

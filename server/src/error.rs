@@ -71,6 +71,9 @@ pub enum ApiError {
     /// 401: no credential, or not a current one.
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// 401 `revoked`: the token is current but the office revoked its device.
+    #[error("device {0:?} is revoked: the office withdrew its credential; its synced movements are kept")]
+    Revoked(String),
     /// 403: the credential is valid but does not allow this.
     #[error("{0}")]
     Forbidden(String),
@@ -92,6 +95,10 @@ pub enum ApiError {
         /// The conflicting seq.
         seq: u64,
     },
+    /// 409 `refused`: the request breaks a business rule (already exists, document no longer open, resolved
+    /// twice...); nothing changed. A store's [`StoreError::Refused`] answers the same.
+    #[error("{0}")]
+    Refused(String),
     /// 413: the body is larger than the limit.
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge {
@@ -101,7 +108,7 @@ pub enum ApiError {
     /// 503: storage failed; the agent retries.
     #[error("storage unavailable")]
     Store(#[from] StoreError),
-    /// 500: the device registry failed.
+    /// 500: the device registry failed; 503 when its database did (PostgreSQL registry), like the store.
     #[error("device registry unavailable")]
     Devices(#[from] DeviceError),
     /// 500: a bug or a crashed worker.
@@ -123,18 +130,25 @@ impl ApiError {
         match self {
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Revoked(_) => (StatusCode::UNAUTHORIZED, "revoked"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::SeqGap { .. } => (StatusCode::CONFLICT, "seq_gap"),
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Refused(_) | ApiError::Store(StoreError::Refused(_)) => {
+                (StatusCode::CONFLICT, "refused")
+            }
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
             }
             ApiError::Store(StoreError::InvalidBatch(_)) => {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }
-            ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            // The registry's database is the store's: unavailable alike, and the agent retries.
+            ApiError::Store(_) | ApiError::Devices(DeviceError::Store(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable")
+            }
             ApiError::Devices(_) | ApiError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
@@ -147,7 +161,7 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let message = match &self {
             // Details of server-side failures go to the log, not to the client.
-            ApiError::Store(StoreError::InvalidBatch(m)) => m.clone(),
+            ApiError::Store(StoreError::InvalidBatch(m) | StoreError::Refused(m)) => m.clone(),
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "store failed");
                 self.to_string()

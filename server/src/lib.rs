@@ -3,25 +3,36 @@
 //! - [`app`] builds the whole HTTP API over an [`AppState`]; tests drive it without a socket.
 //! - [`run`] is the server process: data directory, TLS material, admin token, store, HTTPS listener, and
 //!   graceful shutdown when the given future completes.
-//! - [`enroll`] issues device credentials; it works while a server runs on the same directory.
+//! - [`enroll_device`] is `dockhand-server enroll`: it issues a device credential in the registry that goes with
+//!   the configured store (device files, which work while a sled server runs on the same directory, or the
+//!   PostgreSQL `devices` table that every node reads). [`enroll`] is the file registry's own function.
 //!
 //! # The data directory
 //!
 //! ```text
 //! <data>/ca.pem ca.key server.pem server.key   TLS material (see tls.rs), keys mode 0600
 //! <data>/admin.token                            the office credential, 64 hex chars, mode 0600
-//! <data>/devices/<device_id>.json               one record per enrolled device (token hash only)
-//! <data>/sled/                                  the sled database (movements, high-water marks, stock)
+//! <data>/server.toml                            optional: the config when --config is not given
+//! <data>/devices/<device_id>.json               sled store only: one record per enrolled device (token hash only)
+//! <data>/sled/                                  sled store only: the database (movements, high-water marks, stock)
 //! ```
+
+// The OpenAPI document's hand-written `json!` schemas nest deeper than the default limit.
+#![recursion_limit = "256"]
 
 pub mod auth;
 pub mod config;
 pub mod devices;
 pub mod error;
 mod fsutil;
+pub mod reconcile;
 mod routes;
 pub mod state;
 pub mod store;
+// The PostgreSQL store sits in store/ beside sled; it is declared here, not in store/mod.rs, only until the owner
+// of store/mod.rs adds `pub mod postgres;` there.
+#[path = "store/postgres.rs"]
+pub mod postgres_store;
 mod tls;
 
 use std::future::Future;
@@ -33,10 +44,11 @@ use std::sync::Arc;
 use axum_server::tls_rustls::RustlsConfig;
 
 pub use crate::auth::AdminToken;
-pub use crate::config::ServerConfig;
-pub use crate::devices::{enroll, Devices};
+pub use crate::config::{ServerConfig, StoreKind};
+pub use crate::devices::{enroll, DeviceRegistry, Devices, PgDevices};
 pub use crate::error::{ApiError, Error};
-pub use crate::routes::app;
+pub use crate::postgres_store::PgStore;
+pub use crate::routes::{app, routes};
 pub use crate::state::AppState;
 pub use crate::store::{PushOutcome, SledStore, StockFilter, StockRow, Store, StoreError};
 
@@ -47,7 +59,8 @@ pub struct RunOptions {
     pub data_dir: PathBuf,
     /// Address to listen on, e.g. `0.0.0.0:8443` or `127.0.0.1:0` (any free port).
     pub listen: String,
-    /// Optional TOML tuning file ([`ServerConfig`]).
+    /// Optional TOML tuning file ([`ServerConfig`]); without it, `<data_dir>/server.toml` if present
+    /// ([`ServerConfig::resolve`]).
     pub config: Option<PathBuf>,
     /// Certificate (PEM chain) to serve instead of the generated one; needs `key`.
     pub cert: Option<PathBuf>,
@@ -82,10 +95,7 @@ pub async fn run(
         path: opts.data_dir.clone(),
         source,
     })?;
-    let config = match &opts.config {
-        Some(path) => ServerConfig::load(path)?,
-        None => ServerConfig::default(),
-    };
+    let config = ServerConfig::resolve(&data_dir, opts.config.as_deref())?;
 
     let tls_files = match (&opts.cert, &opts.key) {
         (Some(cert), Some(key)) => tls::TlsFiles {
@@ -105,48 +115,136 @@ pub async fn run(
 
     let admin_path = data_dir.join("admin.token");
     let admin = AdminToken::load_or_create(&admin_path)?;
-    let store = SledStore::open(&data_dir.join("sled"), config.sled_cache_mib * 1024 * 1024)?;
-    let devices = Devices::open(&devices_dir(&data_dir))?;
-    let state = AppState::new(Arc::new(store), Arc::new(devices), admin)
-        .with_body_limit(config.max_body_bytes);
-
-    let listener = TcpListener::bind(&opts.listen).map_err(|source| Error::Bind {
-        addr: opts.listen.clone(),
-        source,
-    })?;
-    let bind_err = |source| Error::Bind {
-        addr: opts.listen.clone(),
-        source,
+    // The registry goes with the store: nodes sharing a database must share device credentials too.
+    let (store, devices): (Arc<dyn Store>, Arc<dyn DeviceRegistry>) = match config.store {
+        StoreKind::Postgres => {
+            // The synchronous postgres client drives each connection with a runtime of its own, which panics when
+            // created, used or dropped on an async worker: open (and, at the end, drop) the store off the runtime.
+            let (url, max) = (
+                postgres_url(&config)?.to_string(),
+                config.postgres_max_connections,
+            );
+            let pg = Arc::new(
+                tokio::task::spawn_blocking(move || PgStore::open(&url, max))
+                    .await
+                    .map_err(|e| StoreError::Postgres(format!("opening the store: {e}")))??,
+            );
+            warn_unused_device_files(&devices_dir(&data_dir));
+            (pg.clone(), Arc::new(PgDevices::new(pg)))
+        }
+        StoreKind::Sled => (
+            Arc::new(SledStore::open(
+                &data_dir.join("sled"),
+                config.sled_cache_mib * 1024 * 1024,
+            )?),
+            Arc::new(Devices::open(&devices_dir(&data_dir))?),
+        ),
     };
-    listener.set_nonblocking(true).map_err(bind_err)?;
-    let addr = listener.local_addr().map_err(bind_err)?;
+    let last_store = store.clone();
+    let state = AppState::new(store, devices.clone(), admin).with_body_limit(config.max_body_bytes);
 
-    announce(&addr, tls_files.ca.as_deref(), &admin_path).map_err(|source| Error::Io {
-        path: PathBuf::from("<stdout>"),
-        source,
-    })?;
-    tracing::info!(%addr, data = %data_dir.display(), "dockhand-server listening");
+    // Everything from here may fail; whatever happens, the registry is flushed and the store dropped off the
+    // runtime afterwards (see the PostgreSQL arm above), so an early error cannot panic on the way out.
+    let served: Result<(), Error> = async move {
+        let listener = TcpListener::bind(&opts.listen).map_err(|source| Error::Bind {
+            addr: opts.listen.clone(),
+            source,
+        })?;
+        let bind_err = |source| Error::Bind {
+            addr: opts.listen.clone(),
+            source,
+        };
+        listener.set_nonblocking(true).map_err(bind_err)?;
+        let addr = listener.local_addr().map_err(bind_err)?;
 
-    let handle = axum_server::Handle::new();
-    let grace = config.shutdown_timeout();
-    let shutdown_handle = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!(
-            grace_secs = grace.as_secs(),
-            "shutting down; draining in-flight requests"
-        );
-        shutdown_handle.graceful_shutdown(Some(grace));
-    });
+        announce(&addr, tls_files.ca.as_deref(), &admin_path).map_err(|source| Error::Io {
+            path: PathBuf::from("<stdout>"),
+            source,
+        })?;
+        tracing::info!(%addr, data = %data_dir.display(), "dockhand-server listening");
 
-    axum_server::from_tcp_rustls(listener, rustls_config)
-        .map_err(bind_err)?
-        .handle(handle)
-        .serve(app(state).into_make_service())
-        .await
-        .map_err(Error::Serve)?;
+        let handle = axum_server::Handle::new();
+        let grace = config.shutdown_timeout();
+        let shutdown_handle = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutting down; draining in-flight requests"
+            );
+            shutdown_handle.graceful_shutdown(Some(grace));
+        });
+
+        axum_server::from_tcp_rustls(listener, rustls_config)
+            .map_err(bind_err)?
+            .handle(handle)
+            .serve(app(state).into_make_service())
+            .await
+            .map_err(Error::Serve)?;
+        Ok(())
+    }
+    .await;
+    // Last-seen times are written lazily (devices.rs); keep the latest across the restart.
+    match tokio::task::spawn_blocking(move || devices.flush_seen()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not save the devices' last-seen times"),
+        Err(e) => tracing::warn!(error = %e, "saving the devices' last-seen times failed"),
+    }
+    // See the PostgreSQL arm above: the store's connections must close off the runtime.
+    let _ = tokio::task::spawn_blocking(move || drop(last_store)).await;
+    served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `dockhand-server enroll`: issues a token for `device_id` at `site` in the device registry of the server on
+/// `data_dir` and returns it. The configuration is found as for `run` ([`ServerConfig::resolve`]: `config`, else
+/// `<data_dir>/server.toml` if present): with `store = "postgres"` the device goes into the database's `devices`
+/// table, where every node sees it at once; otherwise into `<data_dir>/devices/`, which works while a sled server
+/// runs on the directory. `rotate` as in [`DeviceRegistry::enroll`].
+pub fn enroll_device(
+    data_dir: &Path,
+    config: Option<&Path>,
+    device_id: &str,
+    site: &str,
+    rotate: bool,
+) -> Result<String, Error> {
+    let config = ServerConfig::resolve(data_dir, config)?;
+    let token = match config.store {
+        // One connection: enroll makes a single statement (after the migrations, if the database lacks any).
+        StoreKind::Postgres => {
+            PgDevices::open(postgres_url(&config)?, 1)?.enroll(device_id, site, rotate)?
+        }
+        StoreKind::Sled => enroll(&devices_dir(data_dir), device_id, site, rotate)?,
+    };
+    Ok(token)
+}
+
+fn postgres_url(config: &ServerConfig) -> Result<&str, Error> {
+    config
+        .postgres_url
+        .as_deref()
+        .ok_or_else(|| Error::Config("store = \"postgres\" needs postgres_url".into()))
+}
+
+/// With PostgreSQL the device files of the data directory are not read; say so if there are any, since a device
+/// enrolled into them (`enroll` without the node's config) would be refused with 401.
+fn warn_unused_device_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let ignored = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .count();
+    if ignored > 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            files = ignored,
+            "device files are ignored with store = \"postgres\": device credentials live in the database; \
+             enroll those devices again with `dockhand-server enroll --config <this node's config>`"
+        );
+    }
 }
 
 /// The stdout lines scripts and tests wait for.

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use dockhand_server::{devices_dir, enroll, run, RunOptions};
+use dockhand_server::{enroll_device, run, RunOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,7 +29,7 @@ enum Command {
         /// Listen address, e.g. 0.0.0.0:8443 (port 0 picks a free port).
         #[arg(long)]
         listen: String,
-        /// TOML tuning file.
+        /// TOML config file [default: DATA/server.toml if it exists].
         #[arg(long)]
         config: Option<PathBuf>,
         /// Serve this certificate (PEM) instead of the generated one.
@@ -42,11 +42,16 @@ enum Command {
         #[arg(long = "san")]
         sans: Vec<String>,
     },
-    /// Issue a device token; prints it alone on stdout, once.
+    /// Issue a device token; prints it alone on stdout, once. With store = "postgres" in the config the device is
+    /// enrolled in the database (every node sees it); otherwise in DATA/devices/.
     Enroll {
         /// Data directory of the server.
         #[arg(long)]
         data: PathBuf,
+        /// The server's config file, which says where devices are registered
+        /// [default: DATA/server.toml if it exists].
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Device id: 1 to 64 characters of A-Z a-z 0-9 . _ -
         #[arg(long)]
         device: String,
@@ -105,11 +110,12 @@ fn real_main() -> anyhow::Result<()> {
         }
         Command::Enroll {
             data,
+            config,
             device,
             site,
             rotate,
         } => {
-            let token = enroll(&devices_dir(&data), &device, &site, rotate)
+            let token = enroll_device(&data, config.as_deref(), &device, &site, rotate)
                 .with_context(|| format!("enrolling device {device:?}"))?;
             // An error here (stdout closed) must not be a panic: the device is enrolled, so say so on stderr.
             let mut stdout = std::io::stdout().lock();

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::AdminToken;
-use crate::devices::Devices;
+use crate::devices::DeviceRegistry;
 use crate::store::Store;
 
 /// Largest request body accepted by default (DESIGN §5 allows 413 above it).
@@ -13,14 +13,15 @@ pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) devices: Arc<Devices>,
+    pub(crate) devices: Arc<dyn DeviceRegistry>,
     pub(crate) admin: Arc<AdminToken>,
     pub(crate) body_limit: usize,
 }
 
 impl AppState {
-    /// State over a store, the enrolled devices and the admin credential, with the default body limit.
-    pub fn new(store: Arc<dyn Store>, devices: Arc<Devices>, admin: AdminToken) -> Self {
+    /// State over a store, the device registry that goes with it and the admin credential, with the default body
+    /// limit.
+    pub fn new(store: Arc<dyn Store>, devices: Arc<dyn DeviceRegistry>, admin: AdminToken) -> Self {
         AppState {
             store,
             devices,

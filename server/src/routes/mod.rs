@@ -1,14 +1,25 @@
-//! The HTTP API: one router built in [`app`], one file per resource.
+//! The HTTP API: one router built in [`app`] from one route table ([`table`]), one file per resource.
+//!
+//! The table is the single list of routes: [`app`] registers exactly its entries and [`openapi`] describes exactly
+//! its entries, so the OpenAPI document cannot forget a route.
 
+mod asns;
 mod devices;
+mod discrepancies;
 mod health;
+mod input;
+mod items;
+mod locations;
+mod movements;
+mod openapi;
+mod pick_lists;
+mod sites;
 mod stock;
 mod sync;
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::handler::Handler;
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 use serde::de::DeserializeOwned;
 
@@ -18,15 +29,229 @@ use crate::state::AppState;
 /// The whole API over `state`; no socket involved, so tests drive it with `tower::ServiceExt::oneshot`.
 pub fn app(state: AppState) -> Router {
     let limit = state.body_limit;
-    Router::new()
-        .route("/v1/health", get(health::health))
-        .route("/v1/sync/push", post(sync::push))
-        .route("/v1/stock", get(stock::stock))
-        .route("/v1/devices/{id}/high-water", get(devices::high_water))
+    let mut router = Router::new();
+    for route in table() {
+        // Routes sharing a path merge into one method router.
+        router = router.route(route.path, route.handler);
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// Every `(method, path)` that [`app`] serves, methods lowercase as in OpenAPI (`get`, `put`, `post`).
+pub fn routes() -> Vec<(&'static str, &'static str)> {
+    table().iter().map(|r| (r.method, r.path)).collect()
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Auth {
+    /// Anyone.
+    Public,
+    /// The office (`admin.token`).
+    Admin,
+    /// An enrolled, not revoked device.
+    Device,
+}
+
+/// What a route's request body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// None (anything sent is ignored).
+    None,
+    /// JSON of this component schema.
+    Json(&'static str),
+    /// `text/csv` with this header (optional columns in brackets).
+    Csv(&'static str),
+}
+
+/// One entry of the route table: how to serve it and how to document it.
+pub(crate) struct Route {
+    pub(crate) method: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) summary: &'static str,
+    pub(crate) auth: Auth,
+    /// `(name, OpenAPI type, description)` of each query parameter.
+    pub(crate) query: &'static [(&'static str, &'static str, &'static str)],
+    pub(crate) body: Body,
+    /// Success status and the component schema of its body.
+    pub(crate) ok: (u16, &'static str),
+    handler: MethodRouter<AppState>,
+}
+
+fn route<H, T>(method: &'static str, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = match method {
+        "get" => MethodFilter::GET,
+        "put" => MethodFilter::PUT,
+        "post" => MethodFilter::POST,
+        other => unreachable!("method {other} is not used by the API"),
+    };
+    Route {
+        method,
+        path,
+        summary: "",
+        auth: Auth::Admin,
+        query: &[],
+        body: Body::None,
+        ok: (200, ""),
+        handler: on(filter, handler),
+    }
+}
+
+impl Route {
+    fn doc(mut self, summary: &'static str, ok: (u16, &'static str)) -> Self {
+        self.summary = summary;
+        self.ok = ok;
+        self
+    }
+    fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+    fn query(mut self, query: &'static [(&'static str, &'static str, &'static str)]) -> Self {
+        self.query = query;
+        self
+    }
+    fn body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+}
+
+const SITE: (&str, &str, &str) = ("site", "string", "only this site");
+const DOC_STATUS: (&str, &str, &str) = ("status", "string", "open | closed | cancelled");
+
+/// The route table (see the module docs).
+pub(crate) fn table() -> Vec<Route> {
+    use Body::{Csv, Json};
+    vec![
+        route("get", "/v1/health", health::health)
+            .doc("Liveness, without credentials", (200, "Health"))
+            .auth(Auth::Public),
+        route("get", "/v1/openapi.json", openapi::openapi)
+            .doc("This document", (200, "OpenApi"))
+            .auth(Auth::Public),
+        // Devices' sync.
+        route("post", "/v1/sync/push", sync::push)
+            .doc("Push a batch of the device's movements (exactly once)", (200, "PushResponse"))
+            .auth(Auth::Device)
+            .body(Json("PushRequest")),
+        route("get", "/v1/sync/pull", sync::pull)
+            .doc("Master data changes for the device's site, in server commit order", (200, "PullResponse"))
+            .auth(Auth::Device)
+            .query(&[
+                ("cursor", "integer", "the cursor of the previous answer; 0 (default) for a full snapshot"),
+                ("limit", "integer", "changes per page, 1..=5000, default 1000"),
+            ]),
+        // Office: master data.
+        route("get", "/v1/sites", sites::list).doc("All sites", (200, "Sites")),
+        route("put", "/v1/sites", sites::put_many)
+            .doc("Create or update several sites", (200, "Sites"))
+            .body(Json("Sites")),
+        route("put", "/v1/sites/{code}", sites::put_one)
+            .doc("Create or update a site (active:false deactivates)", (200, "Site"))
+            .body(Json("SiteBody")),
+        route("get", "/v1/items", items::list)
+            .doc("Items by GTIN, paged", (200, "ItemPage"))
+            .query(&[
+                ("after", "string", "the GTIN-14 of the previous page's `next`"),
+                ("limit", "integer", "page size, 1..=1000, default 100"),
+            ]),
+        route("post", "/v1/items/import", items::import)
+            .doc("Create or update items from CSV: all rows or none", (200, "ImportResult"))
+            .body(Csv("gtin,description,unit,lot_tracked,expiry_tracked,serial_tracked[,active]")),
+        route("get", "/v1/items/{gtin}", items::get).doc("One item", (200, "Item")),
+        route("put", "/v1/items/{gtin}", items::put)
+            .doc("Create (201) or update (200) an item; active:false deactivates", (200, "Item"))
+            .body(Json("ItemBody")),
+        route("get", "/v1/sites/{site}/locations", locations::list)
+            .doc("The locations of a site", (200, "Locations")),
+        route("put", "/v1/sites/{site}/locations/{code}", locations::put)
+            .doc("Create (201) or update (200) a location; active:false deactivates", (200, "Location"))
+            .body(Json("LocationBody")),
+        route("post", "/v1/sites/{site}/locations/import", locations::import)
+            .doc("Create or update locations from CSV: all rows or none", (200, "ImportResult"))
+            .body(Csv("code,gln,zone[,active]")),
+        // Office: documents.
+        route("post", "/v1/asns", asns::create)
+            .doc("Create an expected receipt", (201, "Asn"))
+            .body(Json("Asn")),
+        route("get", "/v1/asns", asns::list)
+            .doc("The ASNs of a site", (200, "Asns"))
+            .query(&[("site", "string", "the site (required)"), DOC_STATUS]),
+        route("get", "/v1/asns/{id}", asns::get).doc("One ASN", (200, "Asn")),
+        route("post", "/v1/asns/{id}/close", asns::close)
+            .doc("Close an open ASN; short lines become discrepancies", (200, "Asn")),
+        route("post", "/v1/asns/{id}/cancel", asns::cancel)
+            .doc("Cancel an open ASN; devices stop working it", (200, "Asn")),
+        route("post", "/v1/pick-lists", pick_lists::create)
+            .doc("Create a pick list", (201, "PickList"))
+            .body(Json("PickList")),
+        route("get", "/v1/pick-lists", pick_lists::list)
+            .doc("The pick lists of a site", (200, "PickLists"))
+            .query(&[("site", "string", "the site (required)"), DOC_STATUS]),
+        route("get", "/v1/pick-lists/{id}", pick_lists::get).doc("One pick list", (200, "PickList")),
+        route("post", "/v1/pick-lists/{id}/assign", pick_lists::assign)
+            .doc("Assign an open pick list to a device or a zone", (200, "PickList"))
+            .body(Json("Assign")),
+        route("post", "/v1/pick-lists/{id}/cancel", pick_lists::cancel)
+            .doc("Cancel an open pick list; devices stop working it", (200, "PickList")),
+        // Office: devices.
+        route("get", "/v1/devices", devices::list)
+            .doc("Enrolled devices with last-seen time and backlog", (200, "Devices")),
+        route("post", "/v1/devices", devices::enroll)
+            .doc("Enroll a device; the token is shown once", (201, "Enrolled"))
+            .body(Json("Enroll")),
+        route("post", "/v1/devices/{id}/revoke", devices::revoke)
+            .doc("Revoke a device: its pushes and pulls get 401, its movements stay", (200, "Device")),
+        route("get", "/v1/devices/{id}/high-water", devices::high_water)
+            .doc("How far the device's movements are applied", (200, "HighWater")),
+        // Office: stock, history, reconciliation.
+        route("get", "/v1/stock", stock::stock)
+            .doc("Non-zero stock rows, now or as of a past time", (200, "Stock"))
+            .query(&[
+                SITE,
+                ("location", "string", "only this location"),
+                ("gtin", "string", "only this item (GTIN-8/12/13/14)"),
+                ("lot", "string", "only this lot"),
+                ("as_of", "string", "RFC 3339: stock from movements with device time <= as_of"),
+            ]),
+        route("get", "/v1/movements", movements::list)
+            .doc("Movement history in server commit order, paged", (200, "MovementPage"))
+            .query(&[
+                SITE,
+                ("device", "string", "only this device"),
+                ("gtin", "string", "only this item (GTIN-8/12/13/14)"),
+                ("location", "string", "only movements leaving or entering this location"),
+                ("kind", "string", "receive | putaway | move | pick | ship | adjust | count"),
+                ("since", "string", "RFC 3339: device time >= since"),
+                ("until", "string", "RFC 3339: device time < until"),
+                ("after", "integer", "the previous page's `next` (a server_seq)"),
+                ("limit", "integer", "page size, 1..=1000, default 100"),
+            ]),
+        route("get", "/v1/discrepancies", discrepancies::list)
+            .doc("Discrepancies by id", (200, "Discrepancies"))
+            .query(&[
+                SITE,
+                ("status", "string", "open | resolved"),
+                ("kind", "string", "negative_stock | count_mismatch | asn_over | asn_short | asn_unexpected_line | asn_unexpected_pallet | unknown_reference | pick_on_cancelled_list | unknown_item | unknown_location"),
+            ]),
+        route("get", "/v1/discrepancies/{id}", discrepancies::get)
+            .doc("One discrepancy", (200, "Discrepancy")),
+        route("post", "/v1/discrepancies/{id}/comments", discrepancies::comment)
+            .doc("Add a comment", (200, "Discrepancy"))
+            .body(Json("CommentBody")),
+        route("post", "/v1/discrepancies/{id}/resolve", discrepancies::resolve)
+            .doc("Resolve with an adjust movement or accept as is", (200, "Discrepancy"))
+            .body(Json("ResolveBody")),
+    ]
 }
 
 async fn not_found() -> ApiError {
@@ -35,6 +260,13 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// Runs blocking store or file work off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await?
 }
 
 /// A JSON body extractor whose every rejection is an [`ApiError`] naming the offending field.
@@ -48,18 +280,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge {
-                    limit: state.body_limit,
-                }
-            } else {
-                ApiError::BadRequest {
-                    field: None,
-                    message: r.body_text(),
-                }
-            }
-        })?;
+        let bytes = input::read_body(req, state).await?;
         parse_json(&bytes).map(JsonBody)
     }
 }
@@ -76,7 +297,12 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let field = field_of(&path, &inner.to_string());
+        // A syntax error or a cut-off body is about the text, not a field (its path may be a bare `?`).
+        let field = if inner.is_syntax() || inner.is_eof() {
+            None
+        } else {
+            field_of(&path, &inner.to_string())
+        };
         let message = match &field {
             Some(f) => format!("{f}: {inner}"),
             None => format!("invalid JSON: {inner}"),

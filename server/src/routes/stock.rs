@@ -1,44 +1,43 @@
-//! `GET /v1/stock` (admin): authoritative stock rows.
+//! `GET /v1/stock` (admin): authoritative stock rows, now or `as_of` a past device time.
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use super::blocking;
+use super::input::Params;
 use crate::auth::AdminAuth;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::{StockFilter, StockRow};
-
-/// Query string: every filter optional; unknown parameters are refused so a typo is not a silent "all".
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct StockParams {
-    site: Option<String>,
-    location: Option<String>,
-    gtin: Option<String>,
-    lot: Option<String>,
-}
 
 #[derive(Debug, Serialize)]
 pub(crate) struct StockResponse {
     stock: Vec<StockRow>,
 }
 
-/// Non-zero stock rows matching the filters, sorted by site, location, gtin, lot.
+/// Non-zero stock rows matching the filters, sorted by site, location, gtin, lot. Every filter is optional;
+/// unknown parameters are refused so a typo is not a silent "all".
 pub(crate) async fn stock(
     _admin: AdminAuth,
     State(state): State<AppState>,
-    params: Result<Query<StockParams>, QueryRejection>,
+    mut q: Params,
 ) -> Result<Json<StockResponse>, ApiError> {
-    let Query(p) = params?;
     let filter = StockFilter {
-        site: p.site,
-        location: p.location,
-        gtin: p.gtin,
-        lot: p.lot,
+        site: q.name("site")?,
+        location: q.location("location")?,
+        gtin: q.gtin("gtin")?,
+        lot: q.short_text("lot", 20)?,
     };
+    let as_of = q.time("as_of")?;
+    q.finish()?;
     let store = state.store.clone();
-    let stock = tokio::task::spawn_blocking(move || store.stock(&filter)).await??;
+    let stock = blocking(move || {
+        Ok(match as_of {
+            Some(at) => store.stock_as_of(&filter, at)?,
+            None => store.stock(&filter)?,
+        })
+    })
+    .await?;
     Ok(Json(StockResponse { stock }))
 }

@@ -1,14 +1,19 @@
-//! `POST /v1/sync/push`: exactly-once movement ingest (DESIGN §3.3, §5).
+//! Device sync (DESIGN §5): `POST /v1/sync/push` (exactly-once movement ingest, §3.3) and `GET /v1/sync/pull`
+//! (master data for the device's site).
 //!
-//! The handler checks everything that does not need the store, naming the offending field (400), then hands
-//! the batch to [`Store::push`](crate::store::Store::push), which decides replay, gap or conflict and applies
-//! the rest atomically and durably before we answer.
+//! Push checks everything that does not need the store, naming the offending field (400), then hands the batch
+//! to [`Store::push`](crate::store::Store::push), which decides replay, gap or conflict and applies the rest
+//! atomically and durably before we answer.
+//!
+//! Both record that the device was seen (and the backlog a push reports) for the office's device list.
 
 use axum::extract::State;
 use axum::Json;
-use dockhand_protocol::sync::{PushRequest, PushResponse};
+use dockhand_protocol::sync::{PullResponse, PushRequest, PushResponse};
+use time::OffsetDateTime;
 
-use super::JsonBody;
+use super::input::Params;
+use super::{blocking, JsonBody};
 use crate::auth::DeviceAuth;
 use crate::devices::Device;
 use crate::error::ApiError;
@@ -22,11 +27,14 @@ pub(crate) async fn push(
     JsonBody(req): JsonBody<PushRequest>,
 ) -> Result<Json<PushResponse>, ApiError> {
     check(&device, &req)?;
-    let store = state.store.clone();
+    let (store, devices) = (state.store.clone(), state.devices.clone());
     let (site, device_id) = (device.site.clone(), device.id.clone());
-    let movements = req.movements;
-    let outcome =
-        tokio::task::spawn_blocking(move || store.push(&site, &device_id, &movements)).await??;
+    let (movements, backlog) = (req.movements, req.backlog);
+    let outcome = blocking(move || {
+        devices.touch(&device_id, OffsetDateTime::now_utc(), backlog)?;
+        Ok(store.push(&site, &device_id, &movements)?)
+    })
+    .await?;
     match outcome {
         PushOutcome::Acked { acked_through } => {
             tracing::debug!(device = %device.id, acked_through, "push acknowledged");
@@ -41,6 +49,30 @@ pub(crate) async fn push(
             Err(ApiError::Conflict { seq })
         }
     }
+}
+
+/// Default and largest pull page.
+const PULL_DEFAULT_LIMIT: usize = 1000;
+const PULL_MAX_LIMIT: usize = 5000;
+
+/// The changes for the device's site after `cursor`: `{"cursor", "more", "changes"}`.
+pub(crate) async fn pull(
+    State(state): State<AppState>,
+    DeviceAuth(device): DeviceAuth,
+    mut q: Params,
+) -> Result<Json<PullResponse>, ApiError> {
+    let cursor = q.u64("cursor")?.unwrap_or(0);
+    let limit = q.limit("limit", PULL_DEFAULT_LIMIT, PULL_MAX_LIMIT)?;
+    q.finish()?;
+    let (store, devices) = (state.store.clone(), state.devices.clone());
+    let (id, site) = (device.id.clone(), device.site.clone());
+    let page = blocking(move || {
+        devices.touch(&id, OffsetDateTime::now_utc(), None)?;
+        Ok(store.pull(&site, cursor, limit)?)
+    })
+    .await?;
+    tracing::debug!(device = %device.id, cursor, next = page.cursor, more = page.more, "pull served");
+    Ok(Json(page))
 }
 
 /// Store-independent checks: the batch is the device's own, each movement valid, seqs contiguous.

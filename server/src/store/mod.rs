@@ -13,14 +13,21 @@
 //! - A batch that starts past high-water + 1 is a [`PushOutcome::Gap`] and changes nothing.
 //! - Stock for `(site, location, gtin, lot)` is the sum of the effects of applied movements (conservation);
 //!   negative stock is kept, never clamped: it is a discrepancy for the office.
+//! - Reconciliation runs inside the push transaction: for every newly applied movement the store gathers the facts
+//!   [`crate::reconcile::Facts`] asks for and records what [`crate::reconcile::evaluate`] finds, so a discrepancy
+//!   exists if and only if its movements do. Movements are never rejected for business reasons once a device
+//!   confirmed them (unknown item, unknown location, over-receipt...): they are stored and flagged.
 //!
 //! Callers validate batches first (contiguous seqs, one device, [`Movement::validate`]) so they can name the
 //! offending field; implementations re-check what they rely on and answer [`StoreError::InvalidBatch`].
 
 pub mod sled;
 
-use dockhand_protocol::sync::Movement;
-use serde::Serialize;
+use dockhand_protocol::sync::{
+    Asn, DocStatus, Item, Location, Movement, MovementKind, PickList, PullResponse,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 pub use self::sled::SledStore;
 
@@ -96,9 +103,224 @@ pub enum StoreError {
     /// A stock sum left the range of `i64`; refused rather than clamped.
     #[error("stock overflow at {0}")]
     Overflow(String),
+    /// The request breaks a business rule (e.g. changing a cancelled ASN, resolving twice); nothing changed.
+    #[error("{0}")]
+    Refused(String),
+    /// The PostgreSQL backend failed.
+    #[error("database error: {0}")]
+    Postgres(String),
+}
+
+/// A site (warehouse) of the company.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    /// Short code devices are enrolled with, e.g. `WH1` (same rules as device ids).
+    pub code: String,
+    /// What people call it.
+    #[serde(default)]
+    pub name: String,
+    /// False once deactivated.
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Which movements [`Store::movements`] returns; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MovementFilter {
+    /// Only this site.
+    pub site: Option<String>,
+    /// Only this device.
+    pub device_id: Option<String>,
+    /// Only this GTIN-14.
+    pub gtin: Option<String>,
+    /// Only movements leaving or entering this location.
+    pub location: Option<String>,
+    /// Only this kind.
+    pub kind: Option<MovementKind>,
+    /// Only movements with device time `at >= since`.
+    pub since: Option<OffsetDateTime>,
+    /// Only movements with device time `at < until`.
+    pub until: Option<OffsetDateTime>,
+}
+
+/// A movement as stored: with the server's commit order and when it arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredMovement {
+    /// Position in the server's commit order (1, 2, ... over all devices); the history's paging cursor.
+    pub server_seq: u64,
+    /// The site of the device that recorded it.
+    pub site: String,
+    /// When the server applied it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    /// The movement.
+    pub movement: Movement,
+}
+
+/// One page of movement history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MovementPage {
+    /// Matching movements in server commit order.
+    pub movements: Vec<StoredMovement>,
+    /// Pass as `after` to get the next page; `None` when this was the last.
+    pub next: Option<u64>,
+}
+
+/// What kind of discrepancy the office must look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscrepancyKind {
+    /// Stock at a location went below zero.
+    NegativeStock,
+    /// A cycle count differs from the book quantity at the count's own time.
+    CountMismatch,
+    /// More received against an ASN line than announced.
+    AsnOver,
+    /// Less received than announced (evaluated when the ASN closes).
+    AsnShort,
+    /// An item received against an ASN that does not list it.
+    AsnUnexpectedLine,
+    /// A pallet (SSCC) received against an ASN that does not announce it.
+    AsnUnexpectedPallet,
+    /// A movement names an ASN or pick list the server does not know.
+    UnknownReference,
+    /// A pick against a cancelled pick list.
+    PickOnCancelledList,
+    /// A movement for an item the server does not know (stored anyway).
+    UnknownItem,
+    /// A movement for a location the site does not have (stored anyway).
+    UnknownLocation,
+}
+
+/// Open until the office resolves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscrepancyStatus {
+    /// Waiting for the office.
+    Open,
+    /// Resolved (see its resolution).
+    Resolved,
+}
+
+/// A movement's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MovementRef {
+    /// The device.
+    pub device_id: String,
+    /// Its seq.
+    pub seq: u64,
+}
+
+/// A note by the office on a discrepancy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Who.
+    pub author: String,
+    /// What.
+    pub text: String,
+}
+
+/// How the office closed a discrepancy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Resolution {
+    /// The book was corrected with an `adjust` movement (recorded by the pseudo-device [`OFFICE_DEVICE`]).
+    Adjust {
+        /// The adjusted location.
+        location: String,
+        /// The item.
+        gtin: String,
+        /// The lot.
+        #[serde(default)]
+        lot: Option<String>,
+        /// Units added (positive) or removed (negative); never 0.
+        delta: i64,
+        /// Why, for the audit trail.
+        reason: String,
+        /// The adjust movement that was recorded (filled in by the store).
+        #[serde(default)]
+        movement: Option<MovementRef>,
+    },
+    /// The difference is accepted as is; no stock change.
+    Accepted {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The device id under which the server records the office's own movements (adjustments). Never enrollable.
+pub const OFFICE_DEVICE: &str = "office";
+
+/// A discrepancy record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Discrepancy {
+    /// Server-assigned id, increasing.
+    pub id: u64,
+    /// The site.
+    pub site: String,
+    /// The kind.
+    pub kind: DiscrepancyKind,
+    /// Open or resolved.
+    pub status: DiscrepancyStatus,
+    /// When it was raised.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The movements that caused it.
+    pub movements: Vec<MovementRef>,
+    /// The ASN or pick list concerned.
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// The location concerned.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// The item concerned.
+    #[serde(default)]
+    pub gtin: Option<String>,
+    /// The lot concerned.
+    #[serde(default)]
+    pub lot: Option<String>,
+    /// What the book / document expected.
+    #[serde(default)]
+    pub expected: Option<i64>,
+    /// What was found.
+    #[serde(default)]
+    pub actual: Option<i64>,
+    /// For a person: what is wrong.
+    pub message: String,
+    /// The office's notes.
+    #[serde(default)]
+    pub comments: Vec<Comment>,
+    /// Set when resolved.
+    #[serde(default)]
+    pub resolution: Option<Resolution>,
+}
+
+/// Which discrepancies [`Store::discrepancies`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiscrepancyFilter {
+    /// Only this site.
+    pub site: Option<String>,
+    /// Only this status.
+    pub status: Option<DiscrepancyStatus>,
+    /// Only this kind.
+    pub kind: Option<DiscrepancyKind>,
 }
 
 /// Authoritative server storage. See the module docs for the contract.
+///
+/// Master-data writes (items, locations, ASNs, pick lists; sites are office-only) each append to the change feed that
+/// [`Store::pull`] serves. The feed keeps only the latest change per entity (item GTIN, site+location code,
+/// document id): writing an entity again removes its older entry and appends a new one with a new cursor. So a new
+/// device pulling from cursor 0 gets one entry per entity, a compact snapshot, instead of years of history, and a
+/// device that is behind gets exactly what changed since its cursor.
 pub trait Store: Send + Sync {
     /// Applies a batch of one device's movements exactly once (see the module docs).
     fn push(
@@ -119,4 +341,86 @@ pub trait Store: Send + Sync {
 
     /// How many movements are stored, over all devices.
     fn movement_count(&self) -> Result<u64, StoreError>;
+
+    /// Stock as it was at device time `at`: the sum of effects of stored movements with `movement.at <= at`.
+    fn stock_as_of(
+        &self,
+        filter: &StockFilter,
+        at: OffsetDateTime,
+    ) -> Result<Vec<StockRow>, StoreError>;
+
+    /// Movement history matching `filter`, in server commit order, starting after server seq `after`.
+    fn movements(
+        &self,
+        filter: &MovementFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<MovementPage, StoreError>;
+
+    /// Creates or replaces a site.
+    fn put_site(&self, site: &Site) -> Result<(), StoreError>;
+    /// All sites, by code.
+    fn sites(&self) -> Result<Vec<Site>, StoreError>;
+
+    /// Creates or replaces items (one transaction for the whole slice: a CSV import applies entirely or not at all).
+    fn put_items(&self, items: &[Item]) -> Result<(), StoreError>;
+    /// One item.
+    fn item(&self, gtin: &str) -> Result<Option<Item>, StoreError>;
+    /// Items by GTIN, after `after` (exclusive), at most `limit`.
+    fn items(&self, after: Option<&str>, limit: usize) -> Result<Vec<Item>, StoreError>;
+
+    /// Creates or replaces locations of `site` (one transaction).
+    fn put_locations(&self, site: &str, locations: &[Location]) -> Result<(), StoreError>;
+    /// The locations of `site`, by code.
+    fn locations(&self, site: &str) -> Result<Vec<Location>, StoreError>;
+
+    /// Creates or replaces an ASN. Replacing is refused ([`StoreError::Refused`]) once it is not open.
+    fn put_asn(&self, asn: &Asn) -> Result<(), StoreError>;
+    /// One ASN.
+    fn asn(&self, id: &str) -> Result<Option<Asn>, StoreError>;
+    /// The ASNs of a site, optionally only those with `status`.
+    fn asns(&self, site: &str, status: Option<DocStatus>) -> Result<Vec<Asn>, StoreError>;
+    /// Closes or cancels an open ASN. Closing raises [`DiscrepancyKind::AsnShort`] for every line received short.
+    /// `None` when there is no such ASN.
+    fn set_asn_status(&self, id: &str, status: DocStatus) -> Result<Option<Asn>, StoreError>;
+
+    /// Creates or replaces a pick list (also how it is assigned). Refused once it is not open.
+    fn put_pick_list(&self, list: &PickList) -> Result<(), StoreError>;
+    /// One pick list.
+    fn pick_list(&self, id: &str) -> Result<Option<PickList>, StoreError>;
+    /// The pick lists of a site, optionally only those with `status`.
+    fn pick_lists(
+        &self,
+        site: &str,
+        status: Option<DocStatus>,
+    ) -> Result<Vec<PickList>, StoreError>;
+    /// Closes or cancels an open pick list; `None` when there is no such list.
+    fn set_pick_list_status(
+        &self,
+        id: &str,
+        status: DocStatus,
+    ) -> Result<Option<PickList>, StoreError>;
+
+    /// The change feed for devices of `site` (items are global, everything else per site), after `cursor`, at most
+    /// `limit` changes. `cursor` in the answer is the last change returned (or `cursor` unchanged when none).
+    fn pull(&self, site: &str, cursor: u64, limit: usize) -> Result<PullResponse, StoreError>;
+
+    /// Discrepancies matching `filter`, by id.
+    fn discrepancies(&self, filter: &DiscrepancyFilter) -> Result<Vec<Discrepancy>, StoreError>;
+    /// One discrepancy.
+    fn discrepancy(&self, id: u64) -> Result<Option<Discrepancy>, StoreError>;
+    /// Adds a comment; `None` when there is no such discrepancy.
+    fn comment_discrepancy(
+        &self,
+        id: u64,
+        comment: &Comment,
+    ) -> Result<Option<Discrepancy>, StoreError>;
+    /// Resolves an open discrepancy. An [`Resolution::Adjust`] records an `adjust` movement of [`OFFICE_DEVICE`] at
+    /// `at` in the same transaction (so stock stays the sum of movements). Resolving twice is refused.
+    fn resolve_discrepancy(
+        &self,
+        id: u64,
+        resolution: &Resolution,
+        at: OffsetDateTime,
+    ) -> Result<Option<Discrepancy>, StoreError>;
 }

@@ -1,0 +1,1694 @@
+//! [`Store`] on PostgreSQL: several stateless server nodes share one database (issue 6, DESIGN §1).
+//!
+//! # Schema (`server/migrations/*.sql`, applied by [`PgStore::open`])
+//!
+//! ```text
+//! schema_migrations (version pk, name, applied_at)             which migration files ran
+//! device_hw      (device_id pk, hw)                             per-device high-water mark; THE push lock
+//! movements      ((device_id, seq) pk, server_seq bigserial unique, site, at, kind, gtin, lot, from_location,
+//!                 to_location, reference, qty, body text, received_at)
+//! stock          ((site, location, gtin, lot_key) pk, lot, qty) lot_key = '' (no lot) | '+' || lot
+//! asn_received   ((asn_id, gtin, lot_key) pk, qty)             units received against an ASN
+//! sites          (code pk, body jsonb)
+//! items          (gtin pk, body jsonb)
+//! locations      ((site, code) pk, body jsonb)
+//! asns           (id pk, site, status, body jsonb)
+//! pick_lists     (id pk, site, status, body jsonb)
+//! changes        (change_seq unique, (entity_kind, entity_id) pk, site NULL = global, body jsonb)
+//! discrepancies  (id bigserial pk, site, kind, status, body jsonb)
+//! devices        (device_id pk, site, token_sha256 unique, enrolled_at, revoked_at, last_seen, backlog,
+//!                 backlog_at)                                   the device registry (devices/postgres.rs)
+//! ```
+//!
+//! Why it looks like this:
+//! - `(device_id, seq)` is a movement's identity (DESIGN §2), so it is the primary key: a second insert of the
+//!   same movement cannot happen even if the locking below were wrong. `body` is the movement's JSON; a replay is
+//!   decoded and compared by value with the pushed movement, exactly as the sled backend does. The other columns
+//!   are copies of `body` fields for queries (history filters, stock as of a time, book quantity at a count).
+//! - Key texts are `COLLATE "C"` so `ORDER BY` is byte order: both backends list stock in the same order.
+//! - "No lot" must stay distinct from an empty lot. `lot_key` ('' or '+' followed by the lot) keeps the primary key
+//!   free of NULLs and sorts "no lot" first; a CHECK ties it to the nullable `lot` column that is returned.
+//! - Stock rows that sum to zero stay (qty 0) so every key a push touches has a row to lock; readers skip them.
+//! - `changes` holds one row per entity: writing the entity again gives its row a new `change_seq`, so a device
+//!   pulling from cursor 0 gets a compact snapshot. Writers take [`FEED_LOCK`] (a transaction advisory lock)
+//!   before drawing a `change_seq`, so sequence order is commit order and a cursor never jumps over a change that
+//!   commits late.
+//! - `discrepancies.body` is the whole record as JSON; the `id` and `status` columns are the truth.
+//! - `movements.server_seq` comes from a sequence, drawn when a push inserts, not when it commits: two pushes of
+//!   different devices may commit in the other order. The history is exact for any page read after the pushes
+//!   it covers have committed; serialising every push on one lock to make the numbering follow commits exactly
+//!   would cost all ingest concurrency, so only the change feed (which devices resume from) pays for that.
+//!
+//! # Ingest (one transaction per batch, set-based)
+//!
+//! 1. `INSERT INTO device_hw ... ON CONFLICT DO NOTHING`, then `SELECT hw ... FOR UPDATE`: every push of one
+//!    device, on any node, waits here for the previous one to commit. Of two nodes receiving the same batch at the
+//!    same moment, one applies it and the other then finds it below the high-water mark: a replay.
+//! 2. Gap check; replayed movements (seq <= hw) are fetched with one `seq = ANY($1)` query and compared.
+//! 3. The stock keys the new movements touch are created at qty 0 if missing and locked in key order
+//!    (`SELECT ... ORDER BY ... FOR UPDATE`); receipts lock the ASNs they name (`FOR UPDATE`, so two docks
+//!    receiving one ASN count it in turn); pick lists are read `FOR SHARE` (their status must not change under us).
+//! 4. Reconciliation facts come from a handful of set queries (known items, known locations, documents, ASN
+//!    counters, book quantity at each count's time over stored movements); the batch's own running effects are
+//!    added in Rust, movement by movement, so every movement is judged on the state just before it, as sled does.
+//! 5. Writes: one `INSERT ... SELECT FROM unnest(...)` for the movements, one upsert of the stock deltas
+//!    aggregated per key (`RETURNING` checks the result against the Rust computation), one upsert of ASN counters,
+//!    one insert of the discrepancies, the new high-water mark, COMMIT.
+//!
+//! Deadlocks are avoided by lock order (device row, then stock keys in key order, then ASNs by id); a deadlock or
+//! serialization failure reported anyway is retried, as is a push whose connection broke (a push is idempotent).
+//!
+//! # Durability and recovery
+//!
+//! Every connection runs with `synchronous_commit` at least `on` (it is raised if the server default is `off`),
+//! so COMMIT returns only when the WAL is flushed, and `push` answers `Acked` only after COMMIT. A node that dies
+//! mid-batch leaves an open transaction that PostgreSQL rolls back; the device pushes again. Nodes keep no state
+//! apart from their connection pool.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use dockhand_protocol::sync::{
+    Asn, Change, DocStatus, Item, Location, Movement, MovementKind, MovementSource, PickList,
+    PullResponse,
+};
+use postgres::error::SqlState;
+use postgres::{Client, GenericClient, NoTls, Transaction};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::reconcile::{self, Document, Draft, Facts};
+use crate::store::{
+    Comment, Discrepancy, DiscrepancyFilter, DiscrepancyStatus, MovementFilter, MovementPage,
+    MovementRef, PushOutcome, Resolution, Site, StockFilter, StockRow, Store, StoreError,
+    StoredMovement, OFFICE_DEVICE,
+};
+
+/// Migration files, in order. A database that has a version this binary does not know is refused.
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("../../migrations/0001_init.sql")),
+    (
+        2,
+        "devices",
+        include_str!("../../migrations/0002_devices.sql"),
+    ),
+];
+
+/// Advisory lock held while migrating, so nodes starting together do not race (ASCII "dockmigr").
+const MIGRATION_LOCK: i64 = 0x646f_636b_6d69_6772;
+/// Advisory lock held by every change-feed writer until it commits (ASCII "dockfeed").
+const FEED_LOCK: i64 = 0x646f_636b_6665_6564;
+
+/// Default number of connections one node keeps to the database.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8;
+
+/// How often an operation is tried when PostgreSQL reports a transient failure.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// The PostgreSQL-backed store. Cheap to share behind an `Arc`.
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("max_connections", &self.pool.max)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` (libpq key=value form such as `host=db user=dockhand dbname=dockhand`, or a
+    /// `postgresql://` URL), applies pending migrations and keeps up to `max_connections` connections.
+    pub fn open(url: &str, max_connections: usize) -> Result<Self, StoreError> {
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Postgres(format!("postgres_url: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("dockhand-server");
+        }
+        let pool = Pool {
+            config,
+            max: max_connections.max(1),
+            state: Mutex::new(PoolState::default()),
+            freed: Condvar::new(),
+        };
+        let store = PgStore { pool };
+        store.with_conn(true, migrate)?;
+        Ok(store)
+    }
+
+    /// Runs `op` on a pooled connection, retrying transient failures (and broken connections when the
+    /// operation may safely run twice).
+    fn with_conn<T>(
+        &self,
+        idempotent: bool,
+        mut op: impl FnMut(&mut Client) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut conn = self.pool.get()?;
+            let err = match op(conn.client()) {
+                Ok(v) => return Ok(v),
+                Err(Fail::Store(e)) => return Err(e),
+                Err(Fail::Pg(e)) => e,
+            };
+            let transient = matches!(
+                err.code(),
+                Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+            );
+            // A session PostgreSQL ends (restart, pg_terminate_backend) may report a FATAL before the socket is
+            // seen closed: that connection is gone too, and must not go back to the pool.
+            let broken = err.is_closed()
+                || conn.client().is_closed()
+                || matches!(
+                    err.code(),
+                    Some(c) if *c == SqlState::ADMIN_SHUTDOWN || *c == SqlState::CRASH_SHUTDOWN
+                );
+            if broken {
+                conn.discard();
+            }
+            if attempt >= MAX_ATTEMPTS || !(transient || (broken && idempotent)) {
+                return Err(pg_error(&err));
+            }
+            tracing::warn!(attempt, error = %pg_error(&err), "PostgreSQL operation failed; retrying");
+            drop(conn);
+            std::thread::sleep(Duration::from_millis(10 * u64::from(attempt)));
+        }
+    }
+
+    /// Runs `op` on a pooled connection for another part of the server that keeps its data in this database (the
+    /// device registry), with the same retries as the store's own operations: transient failures always, broken
+    /// connections only when `idempotent`.
+    pub(crate) fn with_client<T>(
+        &self,
+        idempotent: bool,
+        mut op: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        self.with_conn(idempotent, |client| op(client).map_err(Fail::Pg))
+    }
+
+    /// Runs `op` in a transaction and commits it.
+    fn in_tx<T>(
+        &self,
+        idempotent: bool,
+        mut op: impl FnMut(&mut Transaction<'_>) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        self.with_conn(idempotent, |client| {
+            let mut tx = client.transaction()?;
+            let out = op(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+}
+
+/// Applies the migrations this database lacks, under [`MIGRATION_LOCK`].
+fn migrate(client: &mut Client) -> Result<(), Fail> {
+    let mut tx = client.transaction()?;
+    tx.batch_execute(&format!(
+        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK});
+         CREATE TABLE IF NOT EXISTS schema_migrations (
+             version integer PRIMARY KEY,
+             name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         );"
+    ))?;
+    let done: HashSet<i32> = tx
+        .query("SELECT version FROM schema_migrations", &[])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let known = MIGRATIONS.iter().map(|m| m.0).max().unwrap_or(0);
+    if let Some(newer) = done.iter().find(|v| **v > known) {
+        return Err(StoreError::Postgres(format!(
+            "the database has schema version {newer}, newer than this dockhand-server knows ({known}); upgrade the server"
+        ))
+        .into());
+    }
+    for (version, name, sql) in MIGRATIONS {
+        if done.contains(version) {
+            continue;
+        }
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )?;
+        tracing::info!(version, name, "applied PostgreSQL migration");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+impl Store for PgStore {
+    fn push(
+        &self,
+        site: &str,
+        device_id: &str,
+        movements: &[Movement],
+    ) -> Result<PushOutcome, StoreError> {
+        if device_id == OFFICE_DEVICE {
+            return Err(StoreError::InvalidBatch(format!(
+                "{OFFICE_DEVICE} is the server's own pseudo-device; it cannot push"
+            )));
+        }
+        check_batch(site, device_id, movements)?;
+        let bodies = movements
+            .iter()
+            .map(encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (outcome, negative) =
+            self.in_tx(true, |tx| push_tx(tx, site, device_id, movements, &bodies))?;
+        for (location, gtin, lot, qty) in &negative {
+            tracing::warn!(device = device_id, site, location = %location, gtin = %gtin, lot = ?lot, qty, "stock went negative; a discrepancy for the office");
+        }
+        Ok(outcome)
+    }
+
+    fn high_water(&self, device_id: &str) -> Result<u64, StoreError> {
+        self.with_conn(true, |c| {
+            let row = c.query_opt(
+                "SELECT hw FROM device_hw WHERE device_id = $1",
+                &[&device_id],
+            )?;
+            Ok(row.map_or(0, |r| to_u64(r.get(0))))
+        })
+    }
+
+    fn stock(&self, filter: &StockFilter) -> Result<Vec<StockRow>, StoreError> {
+        self.with_conn(true, |c| {
+            let rows = c.query(
+                "SELECT site, location, gtin, lot, qty FROM stock
+                 WHERE qty <> 0
+                   AND ($1::text IS NULL OR site = $1) AND ($2::text IS NULL OR location = $2)
+                   AND ($3::text IS NULL OR gtin = $3) AND ($4::text IS NULL OR lot = $4)
+                 ORDER BY site, location, gtin, lot_key",
+                &[&filter.site, &filter.location, &filter.gtin, &filter.lot],
+            )?;
+            Ok(rows.iter().map(stock_row).collect())
+        })
+    }
+
+    fn movement(&self, device_id: &str, seq: u64) -> Result<Option<Movement>, StoreError> {
+        let Ok(seq) = i64::try_from(seq) else {
+            return Ok(None);
+        };
+        self.with_conn(true, |c| {
+            let row = c.query_opt(
+                "SELECT body FROM movements WHERE device_id = $1 AND seq = $2",
+                &[&device_id, &seq],
+            )?;
+            match row {
+                Some(r) => Ok(Some(decode("movements", r.get(0))?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn movement_count(&self) -> Result<u64, StoreError> {
+        self.with_conn(true, |c| {
+            let row = c.query_one("SELECT count(*) FROM movements", &[])?;
+            Ok(to_u64(row.get(0)))
+        })
+    }
+
+    fn stock_as_of(
+        &self,
+        filter: &StockFilter,
+        at: OffsetDateTime,
+    ) -> Result<Vec<StockRow>, StoreError> {
+        self.with_conn(true, |c| {
+            let rows = c.query(
+                "SELECT site, location, gtin, lot, sum(d)::bigint AS qty FROM (
+                     SELECT site, from_location AS location, gtin, lot, -qty AS d FROM movements
+                     WHERE kind <> 'count' AND from_location IS NOT NULL AND at <= $1
+                     UNION ALL
+                     SELECT site, to_location, gtin, lot, qty FROM movements
+                     WHERE kind <> 'count' AND to_location IS NOT NULL AND at <= $1
+                 ) e
+                 WHERE ($2::text IS NULL OR site = $2) AND ($3::text IS NULL OR location = $3)
+                   AND ($4::text IS NULL OR gtin = $4) AND ($5::text IS NULL OR lot = $5)
+                 GROUP BY site, location, gtin, lot
+                 HAVING sum(d) <> 0
+                 ORDER BY site, location, gtin, lot NULLS FIRST",
+                &[
+                    &at,
+                    &filter.site,
+                    &filter.location,
+                    &filter.gtin,
+                    &filter.lot,
+                ],
+            )?;
+            Ok(rows.iter().map(stock_row).collect())
+        })
+    }
+
+    fn movements(
+        &self,
+        filter: &MovementFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<MovementPage, StoreError> {
+        let after = to_i64(after);
+        let fetch = to_i64(limit as u64).saturating_add(1);
+        let kind = filter.kind.map(|k| k.as_str());
+        self.with_conn(true, |c| {
+            let rows = c.query(
+                "SELECT server_seq, site, received_at, body FROM movements
+                 WHERE server_seq > $1
+                   AND ($2::text IS NULL OR site = $2) AND ($3::text IS NULL OR device_id = $3)
+                   AND ($4::text IS NULL OR gtin = $4)
+                   AND ($5::text IS NULL OR from_location = $5 OR to_location = $5)
+                   AND ($6::text IS NULL OR kind = $6)
+                   AND ($7::timestamptz IS NULL OR at >= $7) AND ($8::timestamptz IS NULL OR at < $8)
+                 ORDER BY server_seq LIMIT $9",
+                &[
+                    &after,
+                    &filter.site,
+                    &filter.device_id,
+                    &filter.gtin,
+                    &filter.location,
+                    &kind,
+                    &filter.since,
+                    &filter.until,
+                    &fetch,
+                ],
+            )?;
+            let more = rows.len() > limit;
+            let mut movements = Vec::with_capacity(rows.len().min(limit));
+            for r in rows.iter().take(limit) {
+                movements.push(StoredMovement {
+                    server_seq: to_u64(r.get(0)),
+                    site: r.get(1),
+                    received_at: r.get(2),
+                    movement: decode("movements", r.get(3))?,
+                });
+            }
+            let next = more.then(|| {
+                movements
+                    .last()
+                    .map_or(to_u64(after), |m: &StoredMovement| m.server_seq)
+            });
+            Ok(MovementPage { movements, next })
+        })
+    }
+
+    fn put_site(&self, site: &Site) -> Result<(), StoreError> {
+        let body = encode(site)?;
+        self.in_tx(true, |tx| {
+            tx.execute(
+                "INSERT INTO sites (code, body) VALUES ($1, $2::text::jsonb)
+                 ON CONFLICT (code) DO UPDATE SET body = EXCLUDED.body",
+                &[&site.code, &body],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn sites(&self) -> Result<Vec<Site>, StoreError> {
+        self.with_conn(true, |c| {
+            c.query("SELECT body::text FROM sites ORDER BY code", &[])?
+                .iter()
+                .map(|r| decode("sites", r.get(0)).map_err(Fail::from))
+                .collect()
+        })
+    }
+
+    fn put_items(&self, items: &[Item]) -> Result<(), StoreError> {
+        // One row per GTIN (the last one wins, as if written in order): an upsert may not touch a row twice.
+        let mut latest: BTreeMap<&str, &Item> = BTreeMap::new();
+        for item in items {
+            latest.insert(&item.gtin, item);
+        }
+        let gtins: Vec<&str> = latest.keys().copied().collect();
+        let bodies = latest.values().map(encode).collect::<Result<Vec<_>, _>>()?;
+        let changes = latest
+            .values()
+            .map(|i| encode(&Change::Item((*i).clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.in_tx(true, |tx| {
+            lock_feed(tx)?;
+            tx.execute(
+                "INSERT INTO items (gtin, body)
+                 SELECT g, b::jsonb FROM unnest($1::text[], $2::text[]) AS u(g, b)
+                 ON CONFLICT (gtin) DO UPDATE SET body = EXCLUDED.body",
+                &[&gtins, &bodies],
+            )?;
+            let sites: Vec<Option<&str>> = vec![None; gtins.len()];
+            append_changes(tx, "item", &gtins, &sites, &changes)
+        })
+    }
+
+    fn item(&self, gtin: &str) -> Result<Option<Item>, StoreError> {
+        self.with_conn(true, |c| {
+            match c.query_opt("SELECT body::text FROM items WHERE gtin = $1", &[&gtin])? {
+                Some(r) => Ok(Some(decode("items", r.get(0))?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn items(&self, after: Option<&str>, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let limit = to_i64(limit as u64);
+        self.with_conn(true, |c| {
+            c.query(
+                "SELECT body::text FROM items WHERE ($1::text IS NULL OR gtin > $1)
+                 ORDER BY gtin LIMIT $2",
+                &[&after, &limit],
+            )?
+            .iter()
+            .map(|r| decode("items", r.get(0)).map_err(Fail::from))
+            .collect()
+        })
+    }
+
+    fn put_locations(&self, site: &str, locations: &[Location]) -> Result<(), StoreError> {
+        let mut latest: BTreeMap<&str, &Location> = BTreeMap::new();
+        for l in locations {
+            latest.insert(&l.code, l);
+        }
+        let codes: Vec<&str> = latest.keys().copied().collect();
+        let bodies = latest.values().map(encode).collect::<Result<Vec<_>, _>>()?;
+        let changes = latest
+            .values()
+            .map(|l| encode(&Change::Location((*l).clone())))
+            .collect::<Result<Vec<_>, _>>()?;
+        // A location's identity is (site, code); JSON makes the pair one unambiguous text.
+        let ids = codes
+            .iter()
+            .map(|c| encode(&(site, c)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        self.in_tx(true, |tx| {
+            lock_feed(tx)?;
+            tx.execute(
+                "INSERT INTO locations (site, code, body)
+                 SELECT $1, c, b::jsonb FROM unnest($2::text[], $3::text[]) AS u(c, b)
+                 ON CONFLICT (site, code) DO UPDATE SET body = EXCLUDED.body",
+                &[&site, &codes, &bodies],
+            )?;
+            let sites: Vec<Option<&str>> = vec![Some(site); codes.len()];
+            append_changes(tx, "location", &id_refs, &sites, &changes)
+        })
+    }
+
+    fn locations(&self, site: &str) -> Result<Vec<Location>, StoreError> {
+        self.with_conn(true, |c| {
+            c.query(
+                "SELECT body::text FROM locations WHERE site = $1 ORDER BY code",
+                &[&site],
+            )?
+            .iter()
+            .map(|r| decode("locations", r.get(0)).map_err(Fail::from))
+            .collect()
+        })
+    }
+
+    fn put_asn(&self, asn: &Asn) -> Result<(), StoreError> {
+        let body = encode(asn)?;
+        let change = encode(&doc_change(&asn.id, asn.status, || {
+            Change::Asn(asn.clone())
+        }))?;
+        self.in_tx(true, |tx| {
+            lock_feed(tx)?;
+            put_document(tx, Doc::Asn, &asn.id, &asn.site, asn.status, &body)?;
+            append_changes(
+                tx,
+                "asn",
+                &[asn.id.as_str()],
+                &[Some(asn.site.as_str())],
+                std::slice::from_ref(&change),
+            )
+        })
+    }
+
+    fn asn(&self, id: &str) -> Result<Option<Asn>, StoreError> {
+        self.with_conn(true, |c| get_document(c, Doc::Asn, id))
+    }
+
+    fn asns(&self, site: &str, status: Option<DocStatus>) -> Result<Vec<Asn>, StoreError> {
+        self.with_conn(true, |c| list_documents(c, Doc::Asn, site, status))
+    }
+
+    fn set_asn_status(&self, id: &str, status: DocStatus) -> Result<Option<Asn>, StoreError> {
+        self.in_tx(false, |tx| {
+            lock_feed(tx)?;
+            let Some(mut asn) = lock_document::<Asn>(tx, Doc::Asn, id)? else {
+                return Ok(None);
+            };
+            check_transition(id, asn.status, status)?;
+            asn.status = status;
+            if status == DocStatus::Closed {
+                let rows = tx.query(
+                    "SELECT gtin, lot_key, qty FROM asn_received WHERE asn_id = $1",
+                    &[&id],
+                )?;
+                let received: Vec<(String, String, u64)> = rows
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1), to_u64(r.get(2))))
+                    .collect();
+                let drafts = reconcile::asn_shorts(&asn, |gtin, lot| {
+                    received
+                        .iter()
+                        .filter(|(g, k, _)| g == gtin && lot.is_none_or(|l| *k == lot_key(Some(l))))
+                        .map(|(_, _, q)| *q)
+                        .sum()
+                });
+                let records: Vec<(Draft, Vec<MovementRef>)> =
+                    drafts.into_iter().map(|d| (d, Vec::new())).collect();
+                insert_discrepancies(tx, &asn.site, &records)?;
+            }
+            update_document(tx, Doc::Asn, id, status, &encode(&asn)?)?;
+            let change = encode(&doc_change(id, status, || Change::Asn(asn.clone())))?;
+            append_changes(tx, "asn", &[id], &[Some(asn.site.as_str())], &[change])?;
+            Ok(Some(asn))
+        })
+    }
+
+    fn put_pick_list(&self, list: &PickList) -> Result<(), StoreError> {
+        let body = encode(list)?;
+        let change = encode(&doc_change(&list.id, list.status, || {
+            Change::PickList(list.clone())
+        }))?;
+        self.in_tx(true, |tx| {
+            lock_feed(tx)?;
+            put_document(tx, Doc::PickList, &list.id, &list.site, list.status, &body)?;
+            append_changes(
+                tx,
+                "pick_list",
+                &[list.id.as_str()],
+                &[Some(list.site.as_str())],
+                std::slice::from_ref(&change),
+            )
+        })
+    }
+
+    fn pick_list(&self, id: &str) -> Result<Option<PickList>, StoreError> {
+        self.with_conn(true, |c| get_document(c, Doc::PickList, id))
+    }
+
+    fn pick_lists(
+        &self,
+        site: &str,
+        status: Option<DocStatus>,
+    ) -> Result<Vec<PickList>, StoreError> {
+        self.with_conn(true, |c| list_documents(c, Doc::PickList, site, status))
+    }
+
+    fn set_pick_list_status(
+        &self,
+        id: &str,
+        status: DocStatus,
+    ) -> Result<Option<PickList>, StoreError> {
+        self.in_tx(false, |tx| {
+            lock_feed(tx)?;
+            let Some(mut list) = lock_document::<PickList>(tx, Doc::PickList, id)? else {
+                return Ok(None);
+            };
+            check_transition(id, list.status, status)?;
+            list.status = status;
+            update_document(tx, Doc::PickList, id, status, &encode(&list)?)?;
+            let change = encode(&doc_change(id, status, || Change::PickList(list.clone())))?;
+            append_changes(
+                tx,
+                "pick_list",
+                &[id],
+                &[Some(list.site.as_str())],
+                &[change],
+            )?;
+            Ok(Some(list))
+        })
+    }
+
+    fn pull(&self, site: &str, cursor: u64, limit: usize) -> Result<PullResponse, StoreError> {
+        let after = to_i64(cursor);
+        let fetch = to_i64(limit as u64).saturating_add(1);
+        self.with_conn(true, |c| {
+            let rows = c.query(
+                "SELECT change_seq, body::text FROM changes
+                 WHERE change_seq > $1 AND (site IS NULL OR site = $2)
+                 ORDER BY change_seq LIMIT $3",
+                &[&after, &site, &fetch],
+            )?;
+            let more = rows.len() > limit;
+            let mut out = PullResponse {
+                cursor,
+                more,
+                changes: Vec::with_capacity(rows.len().min(limit)),
+            };
+            for r in rows.iter().take(limit) {
+                out.cursor = to_u64(r.get(0));
+                out.changes.push(decode("changes", r.get(1))?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn discrepancies(&self, filter: &DiscrepancyFilter) -> Result<Vec<Discrepancy>, StoreError> {
+        let status = filter.status.map(enum_text).transpose()?;
+        let kind = filter.kind.map(enum_text).transpose()?;
+        self.with_conn(true, |c| {
+            let rows = c.query(
+                "SELECT id, status, body::text FROM discrepancies
+                 WHERE ($1::text IS NULL OR site = $1) AND ($2::text IS NULL OR status = $2)
+                   AND ($3::text IS NULL OR kind = $3)
+                 ORDER BY id",
+                &[&filter.site, &status, &kind],
+            )?;
+            rows.iter()
+                .map(|r| discrepancy_row(r).map_err(Fail::from))
+                .collect()
+        })
+    }
+
+    fn discrepancy(&self, id: u64) -> Result<Option<Discrepancy>, StoreError> {
+        let id = to_i64(id);
+        self.with_conn(true, |c| {
+            match c.query_opt(
+                "SELECT id, status, body::text FROM discrepancies WHERE id = $1",
+                &[&id],
+            )? {
+                Some(r) => Ok(Some(discrepancy_row(&r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn comment_discrepancy(
+        &self,
+        id: u64,
+        comment: &Comment,
+    ) -> Result<Option<Discrepancy>, StoreError> {
+        let id = to_i64(id);
+        self.in_tx(false, |tx| {
+            let Some(mut d) = lock_discrepancy(tx, id)? else {
+                return Ok(None);
+            };
+            d.comments.push(comment.clone());
+            save_discrepancy(tx, &d)?;
+            Ok(Some(d))
+        })
+    }
+
+    fn resolve_discrepancy(
+        &self,
+        id: u64,
+        resolution: &Resolution,
+        at: OffsetDateTime,
+    ) -> Result<Option<Discrepancy>, StoreError> {
+        let id = to_i64(id);
+        self.in_tx(false, |tx| {
+            let Some(mut d) = lock_discrepancy(tx, id)? else {
+                return Ok(None);
+            };
+            if d.status == DiscrepancyStatus::Resolved {
+                return Err(
+                    StoreError::Refused(format!("discrepancy {id} is already resolved")).into(),
+                );
+            }
+            let mut resolution = resolution.clone();
+            if let Resolution::Adjust {
+                location,
+                gtin,
+                lot,
+                delta,
+                movement,
+                ..
+            } = &mut resolution
+            {
+                *movement = Some(record_adjustment(
+                    tx, &d.site, location, gtin, lot, *delta, at,
+                )?);
+            }
+            d.status = DiscrepancyStatus::Resolved;
+            d.resolution = Some(resolution);
+            save_discrepancy(tx, &d)?;
+            Ok(Some(d))
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Ingest
+
+/// Stock rows a push left negative: (location, gtin, lot, qty), logged after commit.
+type Negatives = Vec<(String, String, Option<String>, i64)>;
+
+fn push_tx(
+    tx: &mut Transaction<'_>,
+    site: &str,
+    device_id: &str,
+    movements: &[Movement],
+    bodies: &[String],
+) -> Result<(PushOutcome, Negatives), Fail> {
+    let hw = lock_high_water(tx, device_id)?;
+    let Some(first) = movements.first() else {
+        return Ok((PushOutcome::Acked { acked_through: hw }, Vec::new()));
+    };
+    if first.seq > hw + 1 {
+        return Ok((
+            PushOutcome::Gap {
+                expected_seq: hw + 1,
+            },
+            Vec::new(),
+        ));
+    }
+    // Replayed prefix: every seq <= hw must match what is stored, else nothing is applied.
+    let replayed: Vec<i64> = movements
+        .iter()
+        .take_while(|m| m.seq <= hw)
+        .map(|m| to_i64(m.seq))
+        .collect();
+    if !replayed.is_empty() {
+        let rows = tx.query(
+            "SELECT seq, body FROM movements WHERE device_id = $1 AND seq = ANY($2)",
+            &[&device_id, &replayed],
+        )?;
+        let mut stored: HashMap<u64, Movement> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            stored.insert(to_u64(r.get(0)), decode("movements", r.get(1))?);
+        }
+        for m in movements.iter().take_while(|m| m.seq <= hw) {
+            let Some(s) = stored.get(&m.seq) else {
+                return Err(StoreError::Corrupt {
+                    tree: "movements",
+                    message: format!("{device_id} seq {} missing below high-water {hw}", m.seq),
+                }
+                .into());
+            };
+            if s != m {
+                return Ok((PushOutcome::Conflict { seq: m.seq }, Vec::new()));
+            }
+        }
+    }
+    let skip = replayed.len();
+    let new: Vec<(&Movement, &str)> = movements[skip..]
+        .iter()
+        .zip(bodies[skip..].iter().map(String::as_str))
+        .collect();
+    let Some(last) = new.last() else {
+        return Ok((PushOutcome::Acked { acked_through: hw }, Vec::new()));
+    };
+    let new_hw = last.0.seq;
+    let negative = apply_new(tx, site, device_id, &new)?;
+    tx.execute(
+        "UPDATE device_hw SET hw = $2 WHERE device_id = $1",
+        &[&device_id, &to_i64(new_hw)],
+    )?;
+    Ok((
+        PushOutcome::Acked {
+            acked_through: new_hw,
+        },
+        negative,
+    ))
+}
+
+/// Creates the device's high-water row if needed and locks it until the transaction ends.
+fn lock_high_water(tx: &mut Transaction<'_>, device_id: &str) -> Result<u64, Fail> {
+    tx.execute(
+        "INSERT INTO device_hw (device_id, hw) VALUES ($1, 0) ON CONFLICT (device_id) DO NOTHING",
+        &[&device_id],
+    )?;
+    let row = tx.query_one(
+        "SELECT hw FROM device_hw WHERE device_id = $1 FOR UPDATE",
+        &[&device_id],
+    )?;
+    Ok(to_u64(row.get(0)))
+}
+
+/// A stock key within one site: (location, gtin, lot_key).
+type StockKey = (String, String, String);
+
+/// Stores movements that follow the device's high-water mark, applies their stock effects and records what
+/// reconciliation finds, all in the caller's transaction. The caller moves the high-water mark.
+fn apply_new(
+    tx: &mut Transaction<'_>,
+    site: &str,
+    device_id: &str,
+    new: &[(&Movement, &str)],
+) -> Result<Negatives, Fail> {
+    // Stock keys the batch touches, in key order (the lock order), with their lot.
+    let mut keys: BTreeMap<StockKey, Option<String>> = BTreeMap::new();
+    for (m, _) in new {
+        for e in m.effects() {
+            keys.insert(
+                (
+                    e.location.to_string(),
+                    m.gtin.clone(),
+                    lot_key(m.lot.as_deref()),
+                ),
+                m.lot.clone(),
+            );
+        }
+    }
+    let k_loc: Vec<&str> = keys.keys().map(|k| k.0.as_str()).collect();
+    let k_gtin: Vec<&str> = keys.keys().map(|k| k.1.as_str()).collect();
+    let k_lot_key: Vec<&str> = keys.keys().map(|k| k.2.as_str()).collect();
+    let k_lot: Vec<Option<&str>> = keys.values().map(|l| l.as_deref()).collect();
+    let mut stock: HashMap<StockKey, i64> = HashMap::with_capacity(keys.len());
+    if !keys.is_empty() {
+        // Every key gets a row first, so the lock below covers keys no one has stocked yet.
+        tx.execute(
+            "INSERT INTO stock (site, location, gtin, lot_key, lot, qty)
+             SELECT $1, l, g, k, t, 0
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(l, g, k, t, n)
+             ORDER BY n
+             ON CONFLICT (site, location, gtin, lot_key) DO NOTHING",
+            &[&site, &k_loc, &k_gtin, &k_lot_key, &k_lot],
+        )?;
+        let rows = tx.query(
+            "SELECT s.location, s.gtin, s.lot_key, s.qty
+             FROM stock s JOIN unnest($2::text[], $3::text[], $4::text[]) AS u(l, g, k)
+               ON s.location = u.l AND s.gtin = u.g AND s.lot_key = u.k
+             WHERE s.site = $1
+             ORDER BY s.location, s.gtin, s.lot_key
+             FOR UPDATE OF s",
+            &[&site, &k_loc, &k_gtin, &k_lot_key],
+        )?;
+        for r in &rows {
+            stock.insert((r.get(0), r.get(1), r.get(2)), r.get(3));
+        }
+    }
+    let before = stock.clone();
+
+    // Reconciliation facts, one query each.
+    let gtins: Vec<&str> = new
+        .iter()
+        .map(|(m, _)| m.gtin.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let known_items: HashSet<String> = tx
+        .query("SELECT gtin FROM items WHERE gtin = ANY($1)", &[&gtins])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let locs: Vec<&str> = new
+        .iter()
+        .flat_map(|(m, _)| [m.from_location.as_deref(), m.to_location.as_deref()])
+        .flatten()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let known_locs: HashSet<String> = tx
+        .query(
+            "SELECT code FROM locations WHERE site = $1 AND code = ANY($2)",
+            &[&site, &locs],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let refs: Vec<&str> = new
+        .iter()
+        .filter_map(|(m, _)| m.reference.as_deref())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut asns: HashMap<String, Asn> = HashMap::new();
+    let mut lists: HashMap<String, PickList> = HashMap::new();
+    if !refs.is_empty() {
+        // ASNs are locked for update: receipts against one ASN are counted one push at a time.
+        for r in tx.query(
+            "SELECT id, body::text FROM asns WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            &[&refs],
+        )? {
+            asns.insert(r.get(0), decode("asns", r.get(1))?);
+        }
+        for r in tx.query(
+            "SELECT id, body::text FROM pick_lists WHERE id = ANY($1) ORDER BY id FOR SHARE",
+            &[&refs],
+        )? {
+            lists.insert(r.get(0), decode("pick_lists", r.get(1))?);
+        }
+    }
+    // ASN counters: (asn, gtin) -> lot_key -> units received so far.
+    let mut received: HashMap<(String, String), BTreeMap<String, u64>> = HashMap::new();
+    let receipt_keys: BTreeSet<(&str, &str)> = new
+        .iter()
+        .filter(|(m, _)| m.kind == MovementKind::Receive)
+        .filter_map(|(m, _)| {
+            let r = m.reference.as_deref()?;
+            asns.contains_key(r).then_some((r, m.gtin.as_str()))
+        })
+        .collect();
+    if !receipt_keys.is_empty() {
+        let a: Vec<&str> = receipt_keys.iter().map(|k| k.0).collect();
+        let g: Vec<&str> = receipt_keys.iter().map(|k| k.1).collect();
+        for r in tx.query(
+            "SELECT r.asn_id, r.gtin, r.lot_key, r.qty
+             FROM asn_received r JOIN unnest($1::text[], $2::text[]) AS u(a, g)
+               ON r.asn_id = u.a AND r.gtin = u.g",
+            &[&a, &g],
+        )? {
+            received
+                .entry((r.get(0), r.get(1)))
+                .or_default()
+                .insert(r.get(2), to_u64(r.get(3)));
+        }
+    }
+    let received_before = received.clone();
+    // Book quantity at each count's time over what was stored before this batch; the batch adds its own below.
+    let counts: Vec<usize> = (0..new.len())
+        .filter(|i| new[*i].0.kind == MovementKind::Count && new[*i].0.to_location.is_some())
+        .collect();
+    let mut book_base: HashMap<usize, i64> = HashMap::new();
+    if !counts.is_empty() {
+        let c_loc: Vec<&str> = counts
+            .iter()
+            .map(|i| new[*i].0.to_location.as_deref().unwrap_or_default())
+            .collect();
+        let c_gtin: Vec<&str> = counts.iter().map(|i| new[*i].0.gtin.as_str()).collect();
+        let c_lot: Vec<Option<&str>> = counts.iter().map(|i| new[*i].0.lot.as_deref()).collect();
+        let c_at: Vec<OffsetDateTime> = counts.iter().map(|i| new[*i].0.at).collect();
+        let rows = tx.query(
+            "SELECT c.n, COALESCE((
+                 SELECT sum(CASE WHEN m.to_location = c.loc THEN m.qty ELSE 0 END
+                          - CASE WHEN m.from_location = c.loc THEN m.qty ELSE 0 END)
+                 FROM movements m
+                 WHERE m.site = $1 AND m.gtin = c.gtin AND m.lot IS NOT DISTINCT FROM c.lot
+                   AND m.kind <> 'count' AND m.at <= c.at
+                   AND (m.to_location = c.loc OR m.from_location = c.loc)
+             ), 0)::bigint
+             FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[])
+                  WITH ORDINALITY AS c(loc, gtin, lot, at, n)",
+            &[&site, &c_loc, &c_gtin, &c_lot, &c_at],
+        )?;
+        for r in &rows {
+            let n: i64 = r.get(0);
+            let idx = usize::try_from(n - 1).unwrap_or(usize::MAX);
+            if let Some(i) = counts.get(idx) {
+                book_base.insert(*i, r.get(1));
+            }
+        }
+    }
+
+    // Judge each movement on the state just before it.
+    let mut records: Vec<(Draft, Vec<MovementRef>)> = Vec::new();
+    let mut negative = Vec::new();
+    for (i, (m, _)) in new.iter().enumerate() {
+        let lk = lot_key(m.lot.as_deref());
+        let mut stock_after = Vec::with_capacity(2);
+        for e in m.effects() {
+            let key = (e.location.to_string(), m.gtin.clone(), lk.clone());
+            let qty = stock.entry(key).or_insert(0);
+            *qty = qty.checked_add(e.delta).ok_or_else(|| {
+                StoreError::Overflow(format!("{site}/{}/{}/{lk}", e.location, m.gtin))
+            })?;
+            stock_after.push(*qty);
+            if *qty < 0 && e.delta < 0 {
+                negative.push((e.location.to_string(), m.gtin.clone(), m.lot.clone(), *qty));
+            }
+        }
+        let document = match m.reference.as_deref() {
+            None => Document::None,
+            Some(r) => match (asns.get(r), lists.get(r)) {
+                (Some(a), _) => Document::Asn(a),
+                (None, Some(l)) => Document::PickList(l),
+                (None, None) => Document::Unknown,
+            },
+        };
+        let (mut asn_received_gtin, mut asn_received_lot) = (0, 0);
+        if let (Document::Asn(a), MovementKind::Receive) = (document, m.kind) {
+            let lots = received.entry((a.id.clone(), m.gtin.clone())).or_default();
+            *lots.entry(lk.clone()).or_insert(0) += m.qty;
+            asn_received_lot = lots[&lk];
+            asn_received_gtin = lots.values().sum();
+        }
+        let book_at_count = (m.kind == MovementKind::Count)
+            .then(|| {
+                let loc = m.to_location.as_deref()?;
+                let mut book = *book_base.get(&i)?;
+                for (earlier, _) in &new[..i] {
+                    if earlier.gtin == m.gtin
+                        && earlier.lot == m.lot
+                        && earlier.at <= m.at
+                        && earlier.kind != MovementKind::Count
+                    {
+                        book += earlier
+                            .effects()
+                            .iter()
+                            .filter(|e| e.location == loc)
+                            .map(|e| e.delta)
+                            .sum::<i64>();
+                    }
+                }
+                Some(book)
+            })
+            .flatten();
+        let facts = Facts {
+            item_known: known_items.contains(&m.gtin),
+            from_known: m
+                .from_location
+                .as_ref()
+                .is_none_or(|l| known_locs.contains(l)),
+            to_known: m
+                .to_location
+                .as_ref()
+                .is_none_or(|l| known_locs.contains(l)),
+            stock_after,
+            document,
+            book_at_count,
+            asn_received_gtin,
+            asn_received_lot,
+        };
+        for d in reconcile::evaluate(m, &facts) {
+            records.push((
+                d,
+                vec![MovementRef {
+                    device_id: device_id.to_string(),
+                    seq: m.seq,
+                }],
+            ));
+        }
+    }
+
+    // Writes: movements, stock, ASN counters, discrepancies.
+    let seqs: Vec<i64> = new.iter().map(|(m, _)| to_i64(m.seq)).collect();
+    let ats: Vec<OffsetDateTime> = new.iter().map(|(m, _)| m.at).collect();
+    let kinds: Vec<&str> = new.iter().map(|(m, _)| m.kind.as_str()).collect();
+    let m_gtins: Vec<&str> = new.iter().map(|(m, _)| m.gtin.as_str()).collect();
+    let lots: Vec<Option<&str>> = new.iter().map(|(m, _)| m.lot.as_deref()).collect();
+    let froms: Vec<Option<&str>> = new
+        .iter()
+        .map(|(m, _)| m.from_location.as_deref())
+        .collect();
+    let tos: Vec<Option<&str>> = new.iter().map(|(m, _)| m.to_location.as_deref()).collect();
+    let references: Vec<Option<&str>> = new.iter().map(|(m, _)| m.reference.as_deref()).collect();
+    let qtys: Vec<i64> = new.iter().map(|(m, _)| to_i64(m.qty)).collect();
+    let bodies: Vec<&str> = new.iter().map(|(_, b)| *b).collect();
+    tx.execute(
+        "INSERT INTO movements
+             (device_id, seq, site, at, kind, gtin, lot, from_location, to_location, reference, qty, body)
+         SELECT $1, seq, $2, at, kind, gtin, lot, f, t, r, qty, body
+         FROM unnest($3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[],
+                     $9::text[], $10::text[], $11::bigint[], $12::text[])
+              WITH ORDINALITY AS u(seq, at, kind, gtin, lot, f, t, r, qty, body, n)
+         ORDER BY n",
+        &[
+            &device_id,
+            &site,
+            &seqs,
+            &ats,
+            &kinds,
+            &m_gtins,
+            &lots,
+            &froms,
+            &tos,
+            &references,
+            &qtys,
+            &bodies,
+        ],
+    )?;
+
+    let mut d_loc = Vec::new();
+    let mut d_gtin = Vec::new();
+    let mut d_lot_key = Vec::new();
+    let mut d_lot = Vec::new();
+    let mut d_delta = Vec::new();
+    for (key, lot) in &keys {
+        let old = before.get(key).copied().unwrap_or(0);
+        let now = stock.get(key).copied().unwrap_or(0);
+        if now != old {
+            d_loc.push(key.0.as_str());
+            d_gtin.push(key.1.as_str());
+            d_lot_key.push(key.2.as_str());
+            d_lot.push(lot.as_deref());
+            d_delta.push(now - old);
+        }
+    }
+    if !d_loc.is_empty() {
+        let rows = tx.query(
+            "INSERT INTO stock AS s (site, location, gtin, lot_key, lot, qty)
+             SELECT $1, l, g, k, t, d FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+                  AS u(l, g, k, t, d)
+             ON CONFLICT (site, location, gtin, lot_key) DO UPDATE SET qty = s.qty + EXCLUDED.qty
+             RETURNING location, gtin, lot_key, qty",
+            &[&site, &d_loc, &d_gtin, &d_lot_key, &d_lot, &d_delta],
+        )?;
+        // The rows were locked above, so the result must be what the batch computed (conservation).
+        for r in &rows {
+            let key: StockKey = (r.get(0), r.get(1), r.get(2));
+            let qty: i64 = r.get(3);
+            if stock.get(&key) != Some(&qty) {
+                return Err(StoreError::Corrupt {
+                    tree: "stock",
+                    message: format!(
+                        "{site}/{}/{}/{} is {qty} after the batch, expected {:?}",
+                        key.0,
+                        key.1,
+                        key.2,
+                        stock.get(&key)
+                    ),
+                }
+                .into());
+            }
+        }
+    }
+
+    let mut r_asn = Vec::new();
+    let mut r_gtin = Vec::new();
+    let mut r_lot_key = Vec::new();
+    let mut r_delta = Vec::new();
+    for ((asn, gtin), lots) in &received {
+        for (lk, qty) in lots {
+            let old = received_before
+                .get(&(asn.clone(), gtin.clone()))
+                .and_then(|l| l.get(lk))
+                .copied()
+                .unwrap_or(0);
+            if *qty != old {
+                r_asn.push(asn.as_str());
+                r_gtin.push(gtin.as_str());
+                r_lot_key.push(lk.as_str());
+                r_delta.push(to_i64(qty - old));
+            }
+        }
+    }
+    if !r_asn.is_empty() {
+        tx.execute(
+            "INSERT INTO asn_received AS r (asn_id, gtin, lot_key, qty)
+             SELECT a, g, k, d FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(a, g, k, d)
+             ON CONFLICT (asn_id, gtin, lot_key) DO UPDATE SET qty = r.qty + EXCLUDED.qty",
+            &[&r_asn, &r_gtin, &r_lot_key, &r_delta],
+        )?;
+    }
+    insert_discrepancies(tx, site, &records)?;
+    Ok(negative)
+}
+
+/// Records the office's `adjust` movement for a resolution, in the caller's transaction.
+fn record_adjustment(
+    tx: &mut Transaction<'_>,
+    site: &str,
+    location: &str,
+    gtin: &str,
+    lot: &Option<String>,
+    delta: i64,
+    at: OffsetDateTime,
+) -> Result<MovementRef, Fail> {
+    if delta == 0 {
+        return Err(StoreError::Refused("an adjustment needs a non-zero delta".into()).into());
+    }
+    let seq = lock_high_water(tx, OFFICE_DEVICE)? + 1;
+    let (from, to) = if delta > 0 {
+        (None, Some(location.to_string()))
+    } else {
+        (Some(location.to_string()), None)
+    };
+    let m = Movement {
+        device_id: OFFICE_DEVICE.to_string(),
+        seq,
+        at,
+        kind: MovementKind::Adjust,
+        gtin: gtin.to_string(),
+        lot: lot.clone(),
+        expiry: None,
+        serials: Vec::new(),
+        qty: delta.unsigned_abs(),
+        from_location: from,
+        to_location: to,
+        sscc: None,
+        reference: None,
+        operator: None,
+        source: MovementSource::Manual,
+    };
+    m.validate()
+        .map_err(|e| StoreError::Refused(format!("adjustment: {e}")))?;
+    check_batch(site, OFFICE_DEVICE, std::slice::from_ref(&m))?;
+    let body = encode(&m)?;
+    apply_new(tx, site, OFFICE_DEVICE, &[(&m, body.as_str())])?;
+    tx.execute(
+        "UPDATE device_hw SET hw = $2 WHERE device_id = $1",
+        &[&OFFICE_DEVICE, &to_i64(seq)],
+    )?;
+    Ok(MovementRef {
+        device_id: OFFICE_DEVICE.to_string(),
+        seq,
+    })
+}
+
+fn insert_discrepancies(
+    tx: &mut Transaction<'_>,
+    site: &str,
+    records: &[(Draft, Vec<MovementRef>)],
+) -> Result<(), Fail> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let now = OffsetDateTime::now_utc();
+    let mut kinds = Vec::with_capacity(records.len());
+    let mut bodies = Vec::with_capacity(records.len());
+    for (d, movements) in records {
+        let record = Discrepancy {
+            // Assigned by the database; the column is the truth.
+            id: 0,
+            site: site.to_string(),
+            kind: d.kind,
+            status: DiscrepancyStatus::Open,
+            created_at: now,
+            movements: movements.clone(),
+            reference: d.reference.clone(),
+            location: d.location.clone(),
+            gtin: d.gtin.clone(),
+            lot: d.lot.clone(),
+            expected: d.expected,
+            actual: d.actual,
+            message: d.message.clone(),
+            comments: Vec::new(),
+            resolution: None,
+        };
+        kinds.push(enum_text(d.kind)?);
+        bodies.push(encode(&record)?);
+    }
+    tx.execute(
+        "INSERT INTO discrepancies (site, kind, status, body)
+         SELECT $1, k, 'open', b::jsonb FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(k, b, n)
+         ORDER BY n",
+        &[&site, &kinds, &bodies],
+    )?;
+    Ok(())
+}
+
+fn lock_discrepancy(tx: &mut Transaction<'_>, id: i64) -> Result<Option<Discrepancy>, Fail> {
+    match tx.query_opt(
+        "SELECT id, status, body::text FROM discrepancies WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )? {
+        Some(r) => Ok(Some(discrepancy_row(&r)?)),
+        None => Ok(None),
+    }
+}
+
+fn save_discrepancy(tx: &mut Transaction<'_>, d: &Discrepancy) -> Result<(), Fail> {
+    tx.execute(
+        "UPDATE discrepancies SET status = $2, body = $3::text::jsonb WHERE id = $1",
+        &[&to_i64(d.id), &enum_text(d.status)?, &encode(d)?],
+    )?;
+    Ok(())
+}
+
+fn discrepancy_row(r: &postgres::Row) -> Result<Discrepancy, StoreError> {
+    let mut d: Discrepancy = decode("discrepancies", r.get(2))?;
+    d.id = to_u64(r.get(0));
+    let status: &str = r.get(1);
+    d.status = serde_json::from_value(serde_json::Value::from(status)).map_err(|e| {
+        StoreError::Corrupt {
+            tree: "discrepancies",
+            message: format!("status {status:?}: {e}"),
+        }
+    })?;
+    Ok(d)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Documents and the change feed
+
+#[derive(Debug, Clone, Copy)]
+enum Doc {
+    Asn,
+    PickList,
+}
+
+impl Doc {
+    fn table(self) -> &'static str {
+        match self {
+            Doc::Asn => "asns",
+            Doc::PickList => "pick_lists",
+        }
+    }
+}
+
+fn put_document(
+    tx: &mut Transaction<'_>,
+    doc: Doc,
+    id: &str,
+    site: &str,
+    status: DocStatus,
+    body: &str,
+) -> Result<(), Fail> {
+    let table = doc.table();
+    let current = tx.query_opt(
+        &format!("SELECT status FROM {table} WHERE id = $1 FOR UPDATE"),
+        &[&id],
+    )?;
+    if let Some(r) = current {
+        let status: &str = r.get(0);
+        if status != "open" {
+            return Err(
+                StoreError::Refused(format!("{id} is {status} and can no longer change")).into(),
+            );
+        }
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO {table} (id, site, status, body) VALUES ($1, $2, $3, $4::text::jsonb)
+             ON CONFLICT (id) DO UPDATE SET site = EXCLUDED.site, status = EXCLUDED.status, body = EXCLUDED.body"
+        ),
+        &[&id, &site, &enum_text(status)?, &body],
+    )?;
+    Ok(())
+}
+
+fn update_document(
+    tx: &mut Transaction<'_>,
+    doc: Doc,
+    id: &str,
+    status: DocStatus,
+    body: &str,
+) -> Result<(), Fail> {
+    tx.execute(
+        &format!(
+            "UPDATE {} SET status = $2, body = $3::text::jsonb WHERE id = $1",
+            doc.table()
+        ),
+        &[&id, &enum_text(status)?, &body],
+    )?;
+    Ok(())
+}
+
+fn get_document<T: DeserializeOwned>(
+    c: &mut impl GenericClient,
+    doc: Doc,
+    id: &str,
+) -> Result<Option<T>, Fail> {
+    let table = doc.table();
+    match c.query_opt(
+        &format!("SELECT body::text FROM {table} WHERE id = $1"),
+        &[&id],
+    )? {
+        Some(r) => Ok(Some(decode(table, r.get(0))?)),
+        None => Ok(None),
+    }
+}
+
+fn lock_document<T: DeserializeOwned>(
+    tx: &mut Transaction<'_>,
+    doc: Doc,
+    id: &str,
+) -> Result<Option<T>, Fail> {
+    let table = doc.table();
+    match tx.query_opt(
+        &format!("SELECT body::text FROM {table} WHERE id = $1 FOR UPDATE"),
+        &[&id],
+    )? {
+        Some(r) => Ok(Some(decode(table, r.get(0))?)),
+        None => Ok(None),
+    }
+}
+
+fn list_documents<T: DeserializeOwned>(
+    c: &mut Client,
+    doc: Doc,
+    site: &str,
+    status: Option<DocStatus>,
+) -> Result<Vec<T>, Fail> {
+    let table = doc.table();
+    let status = status.map(enum_text).transpose()?;
+    c.query(
+        &format!(
+            "SELECT body::text FROM {table} WHERE site = $1 AND ($2::text IS NULL OR status = $2) ORDER BY id"
+        ),
+        &[&site, &status],
+    )?
+    .iter()
+    .map(|r| decode(table, r.get(0)).map_err(Fail::from))
+    .collect()
+}
+
+/// Only an open document may be closed or cancelled.
+fn check_transition(id: &str, from: DocStatus, to: DocStatus) -> Result<(), StoreError> {
+    if from != DocStatus::Open {
+        return Err(StoreError::Refused(format!(
+            "{id} is {} and can no longer change",
+            enum_text(from)?
+        )));
+    }
+    if to == DocStatus::Open {
+        return Err(StoreError::Refused(format!(
+            "{id} is open already; it can be closed or cancelled"
+        )));
+    }
+    Ok(())
+}
+
+/// What devices are told about a document: its content, or that it was cancelled.
+fn doc_change(id: &str, status: DocStatus, content: impl FnOnce() -> Change) -> Change {
+    match status {
+        DocStatus::Cancelled => Change::Cancel {
+            reference: id.to_string(),
+        },
+        DocStatus::Open | DocStatus::Closed => content(),
+    }
+}
+
+/// Takes the change-feed lock (see the module docs); held until the transaction ends.
+fn lock_feed(tx: &mut Transaction<'_>) -> Result<(), Fail> {
+    tx.batch_execute(&format!("SELECT pg_advisory_xact_lock({FEED_LOCK})"))?;
+    Ok(())
+}
+
+/// Moves each entity's feed row to the end of the feed. Ids must be distinct; call [`lock_feed`] first.
+fn append_changes(
+    tx: &mut Transaction<'_>,
+    kind: &str,
+    ids: &[&str],
+    sites: &[Option<&str>],
+    bodies: &[String],
+) -> Result<(), Fail> {
+    tx.execute(
+        "INSERT INTO changes AS c (change_seq, entity_kind, entity_id, site, body)
+         SELECT nextval('change_seq_seq'), $1, i, s, b::jsonb
+         FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(i, s, b, n)
+         ORDER BY n
+         ON CONFLICT (entity_kind, entity_id)
+         DO UPDATE SET change_seq = EXCLUDED.change_seq, site = EXCLUDED.site, body = EXCLUDED.body",
+        &[&kind, &ids, &sites, &bodies],
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+
+/// Re-checks the batch rules the transaction relies on (the handler has already named the field for the client).
+fn check_batch(site: &str, device_id: &str, movements: &[Movement]) -> Result<(), StoreError> {
+    let bad = |msg: String| Err(StoreError::InvalidBatch(msg));
+    // PostgreSQL text cannot hold NUL.
+    if device_id.is_empty() || device_id.contains('\0') || site.is_empty() || site.contains('\0') {
+        return bad("device id and site must be non-empty and free of NUL".into());
+    }
+    for (i, m) in movements.iter().enumerate() {
+        if m.device_id != device_id {
+            return bad(format!("movements[{i}] belongs to {:?}", m.device_id));
+        }
+        if m.seq == 0 || i64::try_from(m.seq).is_err() {
+            return bad(format!("movements[{i}].seq is out of range"));
+        }
+        if i > 0 && m.seq != movements[i - 1].seq.wrapping_add(1) {
+            return bad(format!("movements[{i}].seq is not contiguous"));
+        }
+        if i64::try_from(m.qty).is_err() {
+            return bad(format!("movements[{i}].qty is out of range"));
+        }
+        let texts = [
+            Some(m.gtin.as_str()),
+            m.lot.as_deref(),
+            m.from_location.as_deref(),
+            m.to_location.as_deref(),
+            m.reference.as_deref(),
+        ];
+        if texts.into_iter().flatten().any(|t| t.contains('\0')) {
+            return bad(format!("movements[{i}] has a NUL byte in a key field"));
+        }
+    }
+    Ok(())
+}
+
+/// The stock and ASN-counter key for a lot: "no lot" sorts first and differs from an empty lot.
+fn lot_key(lot: Option<&str>) -> String {
+    match lot {
+        None => String::new(),
+        Some(l) => format!("+{l}"),
+    }
+}
+
+fn stock_row(r: &postgres::Row) -> StockRow {
+    StockRow {
+        site: r.get(0),
+        location: r.get(1),
+        gtin: r.get(2),
+        lot: r.get(3),
+        qty: r.get(4),
+    }
+}
+
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::InvalidBatch(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(table: &'static str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        tree: table,
+        message: e.to_string(),
+    })
+}
+
+/// The wire name of a unit enum variant (`"open"`, `"negative_stock"`), as stored in status and kind columns.
+fn enum_text<T: Serialize>(value: T) -> Result<String, StoreError> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => Ok(s),
+        other => Err(StoreError::InvalidBatch(format!(
+            "not a unit variant: {other:?}"
+        ))),
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Keeps the SQLSTATE and the server's message, which `postgres::Error`'s own `Display` leaves out.
+fn pg_error(e: &postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Postgres(format!(
+            "{} ({}){}",
+            db.message(),
+            db.code().code(),
+            db.detail().map(|d| format!(": {d}")).unwrap_or_default()
+        )),
+        None => StoreError::Postgres(e.to_string()),
+    }
+}
+
+/// An operation's failure: PostgreSQL's (maybe worth a retry) or the store's own (never retried).
+enum Fail {
+    Pg(postgres::Error),
+    Store(StoreError),
+}
+
+impl From<postgres::Error> for Fail {
+    fn from(e: postgres::Error) -> Self {
+        Fail::Pg(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::Store(e)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Connection pool
+
+/// A small blocking pool: at most `max` connections, idle ones reused, broken ones dropped and replaced.
+struct Pool {
+    config: postgres::Config,
+    max: usize,
+    state: Mutex<PoolState>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    idle: Vec<Client>,
+    open: usize,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self) -> Result<Conn<'_>, StoreError> {
+        let mut state = self.lock();
+        loop {
+            if let Some(client) = state.idle.pop() {
+                if client.is_closed() {
+                    state.open -= 1;
+                    continue;
+                }
+                return Ok(Conn {
+                    pool: self,
+                    client: Some(client),
+                });
+            }
+            if state.open < self.max {
+                state.open += 1;
+                drop(state);
+                return match self.connect() {
+                    Ok(client) => Ok(Conn {
+                        pool: self,
+                        client: Some(client),
+                    }),
+                    Err(e) => {
+                        self.lock().open -= 1;
+                        self.freed.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn connect(&self) -> Result<Client, StoreError> {
+        let mut client = self.config.connect(NoTls).map_err(|e| pg_error(&e))?;
+        // `off` would let COMMIT return before the WAL is flushed; `local`, `on` and the replica modes are durable.
+        let mode: String = client
+            .query_one("SHOW synchronous_commit", &[])
+            .map_err(|e| pg_error(&e))?
+            .get(0);
+        if mode == "off" {
+            client
+                .batch_execute("SET synchronous_commit = on")
+                .map_err(|e| pg_error(&e))?;
+        }
+        Ok(client)
+    }
+}
+
+/// A connection checked out of the [`Pool`]; returned (or dropped if broken) when it goes out of scope.
+struct Conn<'a> {
+    pool: &'a Pool,
+    client: Option<Client>,
+}
+
+impl Conn<'_> {
+    fn client(&mut self) -> &mut Client {
+        self.client
+            .as_mut()
+            .expect("a checked-out connection holds a client until dropped")
+    }
+}
+
+impl Conn<'_> {
+    /// Closes this connection instead of returning it to the pool.
+    fn discard(&mut self) {
+        self.client = None;
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        let mut state = self.pool.lock();
+        match self.client.take() {
+            Some(c) if !c.is_closed() => state.idle.push(c),
+            _ => state.open -= 1,
+        }
+        drop(state);
+        self.pool.freed.notify_one();
+    }
+}

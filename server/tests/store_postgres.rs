@@ -1,0 +1,260 @@
+//! The PostgreSQL store on a real, throw-away PostgreSQL cluster (started by `pg/mod.rs`; PostgreSQL missing is a
+//! failure that says how to install it).
+//!
+//! - the shared conformance suite (`conformance/mod.rs`), one test per case, each on a fresh database;
+//! - several server nodes on one database: the same batch pushed by two nodes at the same moment, many devices
+//!   on one stock key, two nodes migrating a fresh database together;
+//! - reopening a database, and recovering from connections PostgreSQL closed under the pool.
+
+mod conformance;
+mod pg;
+
+use std::sync::{Arc, Barrier};
+
+use dockhand_protocol::sync::{Movement, MovementKind, MovementSource};
+use dockhand_server::store::{DiscrepancyFilter, DiscrepancyKind};
+use dockhand_server::{PgStore, PushOutcome, StockFilter, Store};
+use time::macros::datetime;
+
+/// A store on a fresh database; the database's cluster lives as long as it.
+struct PgFixture {
+    store: PgStore,
+    _db: pg::TestDb,
+}
+
+impl conformance::Fixture for PgFixture {
+    fn store(&self) -> &dyn Store {
+        &self.store
+    }
+}
+
+fn fresh_store() -> PgFixture {
+    let db = pg::database();
+    let store = PgStore::open(&db.url(), 4).expect("open the PostgreSQL store");
+    PgFixture { store, _db: db }
+}
+
+conformance::conformance_tests!(fresh_store);
+
+fn mv(
+    device: &str,
+    seq: u64,
+    kind: MovementKind,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Movement {
+    Movement {
+        device_id: device.into(),
+        seq,
+        at: datetime!(2026-11-26 10:00:00 UTC) + time::Duration::seconds(seq as i64),
+        kind,
+        gtin: "09506000134352".into(),
+        lot: Some("L1".into()),
+        expiry: None,
+        serials: vec![],
+        qty: 2,
+        from_location: from.map(Into::into),
+        to_location: to.map(Into::into),
+        sscc: None,
+        reference: None,
+        operator: None,
+        source: MovementSource::Manual,
+    }
+}
+
+/// `n` receipts into DOCK-1 followed by a pick from A-01 that takes it negative, seqs `first..`.
+fn batch(device: &str, first: u64, n: u64) -> Vec<Movement> {
+    (first..first + n)
+        .map(|seq| {
+            if seq % 10 == 0 {
+                mv(device, seq, MovementKind::Pick, Some("A-01"), None)
+            } else {
+                mv(device, seq, MovementKind::Receive, None, Some("DOCK-1"))
+            }
+        })
+        .collect()
+}
+
+fn total(store: &dyn Store) -> i64 {
+    store
+        .stock(&StockFilter::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.qty)
+        .sum()
+}
+
+/// Issue 6 scope 5: two nodes receive the same batch at the same moment. The device's high-water row lock lets
+/// one apply it; the other waits, then finds it already stored and acknowledges it as a replay.
+#[test]
+fn two_nodes_pushing_the_same_batch_at_once_apply_it_once() {
+    let db = pg::database();
+    let node_a = Arc::new(PgStore::open(&db.url(), 2).unwrap());
+    let node_b = Arc::new(PgStore::open(&db.cluster.tcp_url(&db.name), 2).unwrap());
+    let mut next = 1;
+    for round in 0..20 {
+        let movements = batch("hh-01", next, 50);
+        let barrier = Arc::new(Barrier::new(2));
+        let handles: Vec<_> = [node_a.clone(), node_b.clone()]
+            .into_iter()
+            .map(|node| {
+                let (movements, barrier) = (movements.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    node.push("WH1", "hh-01", &movements).unwrap()
+                })
+            })
+            .collect();
+        let outcomes: Vec<PushOutcome> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        next += 50;
+        let acked = PushOutcome::Acked {
+            acked_through: next - 1,
+        };
+        assert_eq!(outcomes, vec![acked, acked], "round {round}");
+        assert_eq!(node_a.movement_count().unwrap(), next - 1, "round {round}");
+    }
+    // 20 rounds × (45 receipts into DOCK-1 − 5 picks out of A-01), 2 units each, applied once.
+    let stock = node_b.stock(&StockFilter::default()).unwrap();
+    assert_eq!(total(&*node_b), 20 * (45 - 5) * 2, "{stock:?}");
+    assert_eq!(node_a.high_water("hh-01").unwrap(), 1000);
+    // Each pick took A-01 further below zero: one discrepancy per pick, not one per node.
+    let negative = node_a
+        .discrepancies(&DiscrepancyFilter {
+            kind: Some(DiscrepancyKind::NegativeStock),
+            ..DiscrepancyFilter::default()
+        })
+        .unwrap();
+    assert_eq!(negative.len(), 100);
+}
+
+/// Many devices moving the same item at the same location through two nodes: stock stays the sum of movements,
+/// and every device's movements are stored exactly once.
+#[test]
+fn concurrent_devices_on_one_stock_key_conserve_stock() {
+    let db = pg::database();
+    let nodes = [
+        Arc::new(PgStore::open(&db.url(), 4).unwrap()),
+        Arc::new(PgStore::open(&db.url(), 4).unwrap()),
+    ];
+    let handles: Vec<_> = (0..8)
+        .map(|d| {
+            let node = nodes[d % 2].clone();
+            std::thread::spawn(move || {
+                let device = format!("hh-{d}");
+                let mut seq = 1;
+                for _ in 0..10 {
+                    let movements: Vec<Movement> = (seq..seq + 20)
+                        .map(|s| {
+                            if s % 2 == 0 {
+                                mv(&device, s, MovementKind::Move, Some("DOCK-1"), Some("A-01"))
+                            } else {
+                                mv(&device, s, MovementKind::Receive, None, Some("DOCK-1"))
+                            }
+                        })
+                        .collect();
+                    let out = node.push("WH1", &device, &movements).unwrap();
+                    assert_eq!(
+                        out,
+                        PushOutcome::Acked {
+                            acked_through: seq + 19
+                        }
+                    );
+                    seq += 20;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let store = &nodes[0];
+    assert_eq!(store.movement_count().unwrap(), 8 * 200);
+    let rows = store.stock(&StockFilter::default()).unwrap();
+    let qty = |loc: &str| rows.iter().find(|r| r.location == loc).map(|r| r.qty);
+    // Per device: 100 receipts of 2 into DOCK-1, 100 moves of 2 from DOCK-1 to A-01.
+    assert_eq!(qty("A-01"), Some(8 * 100 * 2), "{rows:?}");
+    assert_eq!(qty("DOCK-1"), None, "DOCK-1 nets to zero: {rows:?}");
+}
+
+/// Two nodes starting on a fresh database at once: the migration lock lets one create the schema.
+#[test]
+fn two_nodes_migrating_a_fresh_database_at_once() {
+    let db = pg::database();
+    let url = db.url();
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, barrier) = (url.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                PgStore::open(&url, 1).map(|_| ())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap().expect("every node opens");
+    }
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let applied: Vec<i32> = client
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // Every file of server/migrations, each once.
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("sql".as_ref()))
+        .count();
+    let want: Vec<i32> = (1..=i32::try_from(files).unwrap()).collect();
+    assert_eq!(applied, want);
+}
+
+/// Data survives closing and reopening (a node restart); reopening applies no migration twice.
+#[test]
+fn reopen_keeps_everything() {
+    let db = pg::database();
+    {
+        let store = PgStore::open(&db.url(), 2).unwrap();
+        let out = store.push("WH1", "hh-01", &batch("hh-01", 1, 12)).unwrap();
+        assert_eq!(out, PushOutcome::Acked { acked_through: 12 });
+    }
+    let store = PgStore::open(&db.url(), 2).unwrap();
+    assert_eq!(store.high_water("hh-01").unwrap(), 12);
+    assert_eq!(store.movement_count().unwrap(), 12);
+    assert_eq!(total(&store), (11 - 1) * 2);
+    // A replay after the restart is still recognised, a gap still refused.
+    assert_eq!(
+        store.push("WH1", "hh-01", &batch("hh-01", 5, 8)).unwrap(),
+        PushOutcome::Acked { acked_through: 12 }
+    );
+    assert_eq!(
+        store.push("WH1", "hh-01", &batch("hh-01", 14, 1)).unwrap(),
+        PushOutcome::Gap { expected_seq: 13 }
+    );
+}
+
+/// PostgreSQL restarting or an administrator killing sessions closes pooled connections; the next operation
+/// reconnects instead of failing.
+#[test]
+fn pool_replaces_connections_the_server_closed() {
+    let db = pg::database();
+    let store = PgStore::open(&db.url(), 2).unwrap();
+    store.push("WH1", "hh-01", &batch("hh-01", 1, 5)).unwrap();
+    let mut admin =
+        postgres::Client::connect(&db.cluster.url("postgres"), postgres::NoTls).unwrap();
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+            &[&db.name],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1);
+    let out = store.push("WH1", "hh-01", &batch("hh-01", 6, 5)).unwrap();
+    assert_eq!(out, PushOutcome::Acked { acked_through: 10 });
+    assert_eq!(store.movement_count().unwrap(), 10);
+}
