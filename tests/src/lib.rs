@@ -81,10 +81,19 @@ pub struct ServerProc {
 impl ServerProc {
     /// Starts `dockhand-server run` on `127.0.0.1:port` and waits until it listens.
     pub fn start(data: &Path, port: u16) -> Result<ServerProc> {
-        let mut child = Command::new(bin("dockhand-server"))
-            .args(["run", "--data"])
+        ServerProc::start_with_config(data, port, None)
+    }
+
+    /// Like [`ServerProc::start`], with `--config FILE` when `config` is given (e.g. the PostgreSQL store).
+    pub fn start_with_config(data: &Path, port: u16, config: Option<&Path>) -> Result<ServerProc> {
+        let mut cmd = Command::new(bin("dockhand-server"));
+        cmd.args(["run", "--data"])
             .arg(data)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--listen", &format!("127.0.0.1:{port}")]);
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        let mut child = cmd
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
