@@ -11,8 +11,8 @@
 //! movements       device_id ++ 0x00 ++ seq (u64)                    -> Record as JSON {server_seq, site, received_at, movement}
 //! high_water      device_id                                         -> u64 (last applied seq)
 //! stock           site ++ 0x00 ++ location ++ 0x00 ++ gtin [++ 0x00 ++ lot]   -> i64 (non-zero rows only)
-//! log             server_seq (u64)                                  -> device_id ++ 0x00 ++ seq (a movements key)
-//! effects         stock key ++ 0xFF ++ at (16) ++ server_seq (u64) ++ effect index (u8)   -> delta i64
+//! log             first server_seq (u64)                            -> count (u64) ++ first seq (u64) ++ device_id ++ 0x00 ++ site
+//! effects         site ++ 0x00 ++ max at (16) ++ first server_seq (u64)   -> effect list (below)
 //! sites           code                                              -> Site as JSON
 //! items           gtin                                              -> Item as JSON
 //! locations       site ++ 0x00 ++ code                              -> Location as JSON
@@ -27,28 +27,44 @@
 //!
 //! None of the key texts may contain a NUL byte (device ids and sites are restricted at enrollment; locations,
 //! lots, GTINs and document ids are checked by the handlers and again here), otherwise keys would be ambiguous.
-//! Texts are UTF-8, which never contains the byte 0xFF, so 0xFF ends a stock key inside an `effects` key and
-//! marks "no lot" in `asn_received`. Stock keys sort by `(site, location, gtin, lot)` with "no lot" (three
-//! segments) before any lot.
+//! Texts are UTF-8, which never contains the byte 0xFF, so 0xFF marks "no lot" in `asn_received`. Stock keys sort
+//! by `(site, location, gtin, lot)` with "no lot" (three segments) before any lot.
 //!
 //! - `log` is the server commit order: `server_seq` counts applied movements over all devices (1, 2, ...); the
-//!   history pages by it.
-//! - `effects` is every stock effect ever applied, per stock key in device-time order. Stock as of a time is the
-//!   sum of the effects with `at <= t`; the book quantity a count is judged against is the current stock minus the
-//!   effects after the count's time, which for a count arriving in time is a scan of nothing.
+//!   history pages by it. One entry per run of consecutive server seqs that hold consecutive seqs of one device
+//!   (in practice: the new movements of one push), so ingest writes one log entry per batch, not per movement.
+//!   The entry keyed `f` with count `n`, first seq `s` covers server seqs `f..f+n` = the movements
+//!   `device_id ++ 0x00 ++ (s..s+n)`, all of `site`. To page from server seq `x`, the history looks up the last
+//!   entry keyed `<= x` (a reverse range scan), starts inside it if it reaches `x`, and walks forward; device and
+//!   site filters skip whole entries without reading movements.
+//! - `effects` is every stock effect ever applied, in records of up to 64 effects (a movement's effects are never
+//!   split; one push at one site writes one record per 64 effects, not one entry per effect). A record belongs to
+//!   one site and is keyed by the latest device time `max at` among its effects, then its first effect's server
+//!   seq (unique). Its value is the effects, in apply order, each as three parts:
+//!   `varint(len) ++ stock key without "site ++ 0x00"`, `varint(max at - at)`, `varint(zigzag(delta))`
+//!   (LEB128 varints, low 7 bits first; zigzag maps 0, -1, 1, -2... to 0, 1, 2, 3...).
+//!   All queries go through "the effects after time t": only the site's records with `max at > t` can hold such
+//!   an effect, so they are a range scan from `site ++ 0x00 ++ (t + 1)`, and whatever the record holds at or
+//!   before t is skipped while decoding. The book quantity a count is judged against is the current stock minus
+//!   the committed effects at its key after the count's time (and minus the later-stamped effects applied earlier
+//!   in the same push); for a count stamped after everything its site has recorded, the usual case, the scan is
+//!   one seek that finds nothing. Stock as of t is likewise the current stock minus the effects after t (read
+//!   under the writer lock, so `stock` and `effects` are seen at the same commit). A late count or an as-of query
+//!   reads the site's records of everything stamped after t, all keys: the price of writing per batch.
 //! - `changes` is the compacted pull feed: `change_index` remembers each entity's current entry, and writing the
 //!   entity again removes that entry before appending the new one, so the feed holds one entry per entity.
 //!
 //! # Invariants
 //!
-//! - For every device, `movements` holds exactly seqs `1..=high_water[device]`, contiguous; `log` holds exactly
-//!   one entry per stored movement, numbered `1..=meta.server_seq`.
+//! - For every device, `movements` holds exactly seqs `1..=high_water[device]`, contiguous; the `log` entries
+//!   cover `1..=meta.server_seq` without gap or overlap, each server seq naming exactly one stored movement whose
+//!   record carries that server seq.
 //! - `stock` equals the sum of [`Movement::effects`] over all stored movements (conservation, DESIGN §3.6), and
-//!   equals the sum of `effects` per key.
+//!   equals the sum of the effects in `effects` per key.
 //! - `asn_received` is the sum of the quantities of stored receipts naming a known ASN.
 //! - A discrepancy is stored if and only if the movements (or the ASN close) that raised it are.
 //! - All of this holds after every commit because every write is ONE sled transaction over all trees. Writers
-//!   also take [`SledStore`]'s writer lock: a push reads the `effects` index before its transaction (sled
+//!   also take [`SledStore`]'s writer lock: a push reads the `effects` records before its transaction (sled
 //!   transactions cannot scan), and the lock keeps that read valid until the transaction commits. sled 0.34
 //!   serializes transactions globally anyway, so the lock costs no parallelism; the fdatasync after a commit
 //!   runs outside it, so concurrent pushes share syncs (group commit).
@@ -61,7 +77,7 @@
 //! single data file `<dir>/db` ourselves. Office writes (master data, discrepancy updates) are synced the same
 //! way before they return. sled 0.34 writes, under its directory: `db` (the log and all pages), `conf` (written
 //! once at creation), `snap.<lsn>` (snapshots, rebuildable from the log) and `blobs/` (values over the blob
-//! threshold, far above a movement's size, so unused here).
+//! threshold, far above the size of a movement or an `effects` record, so unused here).
 //!
 //! # Recovery
 //!
@@ -69,9 +85,11 @@
 //! there. Work that was committed but not yet synced may be lost; its pushes were never acknowledged, so the
 //! agents still hold those movements in their journals and push them again (DESIGN §3.4). If sled cannot open
 //! the directory at all, [`SledStore::open`] fails and the server refuses to start rather than run empty.
-//! `meta.format` is 2; a database holding movements but no format mark was written before the movement log
-//! existed (format 1, movements stored without site or server seq) and is refused with a message rather than
-//! served with a history that silently lacks them.
+//! `meta.format` is 3. Older formats are refused with a message naming the format, never read: format 2 kept one
+//! `log` entry per movement and one `effects` entry per effect (keyed by stock key and time); a database holding
+//! movements but no format mark was written before the movement log existed (format 1, movements stored without
+//! site or server seq). There is no converter (no deployed data needs one): re-create the directory and let the
+//! agents push again, or run the older server.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -102,7 +120,7 @@ use crate::reconcile::{self, Document, Draft, Facts};
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The on-disk format this code writes (see "Recovery" in the module docs).
-const FORMAT: u64 = 2;
+const FORMAT: u64 = 3;
 
 /// The trees, in the order of [`TREE_NAMES`]; `T::X as usize` indexes both.
 #[derive(Debug, Clone, Copy)]
@@ -153,7 +171,7 @@ const META_SERVER_SEQ: &[u8] = b"server_seq";
 const META_CHANGE_SEQ: &[u8] = b"change_seq";
 const META_DISCREPANCY_ID: &[u8] = b"discrepancy_id";
 
-/// Ends the stock key inside an `effects` key; never part of UTF-8 text.
+/// Marks "no lot" in an `asn_received` key; never part of UTF-8 text.
 const END_OF_TEXT: u8 = 0xFF;
 
 /// The sled-backed store. Cheap to share behind an `Arc`.
@@ -168,13 +186,23 @@ pub struct SledStore {
 }
 
 /// A movement as stored in the `movements` tree.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Record {
     server_seq: u64,
     site: String,
     #[serde(with = "time::serde::rfc3339")]
     received_at: OffsetDateTime,
     movement: Movement,
+}
+
+/// [`Record`] as written: the same JSON, borrowing instead of cloning the movement.
+#[derive(Serialize)]
+struct RecordRef<'a> {
+    server_seq: u64,
+    site: &'a str,
+    #[serde(with = "time::serde::rfc3339")]
+    received_at: OffsetDateTime,
+    movement: &'a Movement,
 }
 
 type TxError = ConflictableTransactionError<StoreError>;
@@ -205,13 +233,25 @@ impl SledStore {
         match store.tree(T::Meta).get(META_FORMAT)? {
             Some(v) if decode_u64(T::Meta, &v)? == FORMAT => {}
             Some(v) => {
+                let found = decode_u64(T::Meta, &v)?;
+                let message = if found < FORMAT {
+                    format!(
+                        "{} holds database format {found}, written by an older Dockhand server; this one reads \
+                         only format {FORMAT} (movement log and stock effects per batch) and cannot convert it: \
+                         re-create it and let the agents push again, or run the older server",
+                        dir.display()
+                    )
+                } else {
+                    format!(
+                        "{} holds database format {found}, written by a newer Dockhand server; this one reads \
+                         only format {FORMAT}",
+                        dir.display()
+                    )
+                };
                 return Err(StoreError::Corrupt {
                     tree: T::Meta.name(),
-                    message: format!(
-                        "database format {} is not {FORMAT}; this server cannot read it",
-                        decode_u64(T::Meta, &v)?
-                    ),
-                })
+                    message,
+                });
             }
             None if !store.tree(T::Movements).is_empty() => {
                 return Err(StoreError::Corrupt {
@@ -292,33 +332,91 @@ impl SledStore {
     }
 
     /// For every count in the batch: the sum of the already committed effects at the counted stock key after the
-    /// count's time. Read before the push transaction (which cannot scan), under the writer lock.
+    /// count's time. Read before the push transaction (which cannot scan), under the writer lock. One scan of the
+    /// site's `effects` records whose latest effect is after the earliest count; for counts stamped after
+    /// everything the site has recorded (a device in sync) that is a single seek that finds nothing.
     fn committed_after_counts(
         &self,
         site: &str,
         movements: &[Movement],
     ) -> Result<HashMap<u64, i64>, StoreError> {
-        let mut out = HashMap::new();
+        // stock key without the site -> (count's at, seq) of the counts at that key
+        let mut counts: HashMap<Vec<u8>, Vec<(u128, u64)>> = HashMap::new();
+        let mut earliest = u128::MAX;
         for m in movements {
             let (MovementKind::Count, Some(to)) = (m.kind, &m.to_location) else {
                 continue;
             };
             let key = stock_key(site, to, &m.gtin, m.lot.as_deref());
-            let mut prefix = key;
-            prefix.push(END_OF_TEXT);
-            let mut start = prefix.clone();
-            start.extend_from_slice(&(at_code(m.at) + 1).to_be_bytes());
-            let mut sum: i128 = 0;
-            for entry in self.tree(T::Effects).range(start..) {
-                let (k, v) = entry?;
-                if !k.starts_with(&prefix) {
-                    break;
+            let at = at_code(m.at);
+            earliest = earliest.min(at);
+            counts
+                .entry(key[site.len() + 1..].to_vec())
+                .or_default()
+                .push((at, m.seq));
+        }
+        let mut sums: HashMap<u64, i128> = HashMap::new();
+        if !counts.is_empty() {
+            self.effects_after(Some(site), earliest, |_, suffix, at, delta| {
+                for (count_at, seq) in counts.get(suffix).into_iter().flatten() {
+                    if at > *count_at {
+                        *sums.entry(*seq).or_default() += i128::from(delta);
+                    }
                 }
-                sum += i128::from(decode_i64(T::Effects, &v)?);
+            })?;
+        }
+        let mut out = HashMap::new();
+        for (suffix, list) in &counts {
+            for (_, seq) in list {
+                let sum = sums.get(seq).copied().unwrap_or(0);
+                let what = || format!("{site}/{}", describe_key(suffix));
+                out.insert(*seq, to_i64(sum, &what())?);
             }
-            out.insert(m.seq, to_i64(sum, &describe_key(&prefix))?);
         }
         Ok(out)
+    }
+
+    /// Calls `f(site, stock key without the site, at, delta)` for every committed effect with `at > after` of
+    /// `site` (all sites when `None`), and possibly for some earlier ones of the same records (`f` must check `at`).
+    /// Reads only the records whose latest effect is after `after`.
+    fn effects_after(
+        &self,
+        site: Option<&str>,
+        after: u128,
+        mut f: impl FnMut(&[u8], &[u8], u128, i64),
+    ) -> Result<(), StoreError> {
+        let Some(from_at) = after.checked_add(1) else {
+            return Ok(());
+        };
+        let tree = self.tree(T::Effects);
+        let mut next_site: Vec<u8> = match site {
+            Some(site) => text_key(&[site, ""]),
+            None => Vec::new(),
+        };
+        loop {
+            // The next site that has records (sites hold no NUL, so `site ++ 0x01` is past all of a site's keys).
+            let Some(first) = tree.range(next_site.as_slice()..).next() else {
+                return Ok(());
+            };
+            let (first, _) = first?;
+            let this_site = key_site(&first);
+            if site.is_some_and(|s| s.as_bytes() != this_site) {
+                return Ok(());
+            }
+            let mut start = this_site.to_vec();
+            start.push(0);
+            start.extend_from_slice(&from_at.to_be_bytes());
+            let mut end = this_site.to_vec();
+            end.push(1);
+            for entry in tree.range(start..end.clone()) {
+                let (key, value) = entry?;
+                for_each_effect(&key, &value, &mut f)?;
+            }
+            if site.is_some() {
+                return Ok(());
+            }
+            next_site = end;
+        }
     }
 
     fn movement_record(&self, key: &[u8]) -> Result<Option<Record>, StoreError> {
@@ -374,10 +472,39 @@ struct Writer {
     change_seq: u64,
     discrepancy_id: u64,
     start: (u64, u64, u64),
-    /// `(stock key, at code, delta)` of every effect applied in this transaction, in order.
-    pending: Vec<(Vec<u8>, u128, i64)>,
+    /// Every effect applied in this transaction, in order; written to `effects` by [`Writer::finish`].
+    pending: Vec<Pending>,
+    /// Stock rows touched in this transaction: key -> (quantity now, quantity committed before), read through on
+    /// first use; the changed ones are written by [`Writer::finish`].
+    stock: HashMap<Vec<u8>, (i64, i64)>,
+    /// Whether an item (by GTIN) exists (master data does not change during a push).
+    items: HashMap<Vec<u8>, bool>,
+    /// Whether a location (by `locations` key) exists.
+    locations: HashMap<Vec<u8>, bool>,
+    /// Scratch space for building keys.
+    scratch: Vec<u8>,
+    /// The `log` runs of the movements applied in this transaction.
+    log: Vec<LogRun>,
     /// Stock rows left negative, logged after commit (the closure may run more than once).
     negative: Vec<(Vec<u8>, i64)>,
+}
+
+/// One stock effect applied in the current transaction.
+struct Pending {
+    /// The full stock key (site ++ 0x00 ++ ...).
+    key: Vec<u8>,
+    at: u128,
+    delta: i64,
+    server_seq: u64,
+}
+
+/// Consecutive server seqs holding consecutive seqs of one device: one `log` entry.
+struct LogRun {
+    first_server_seq: u64,
+    device_id: String,
+    first_seq: u64,
+    count: u64,
+    site: String,
 }
 
 impl Writer {
@@ -392,11 +519,71 @@ impl Writer {
             discrepancy_id,
             start: (server_seq, change_seq, discrepancy_id),
             pending: Vec::new(),
+            stock: HashMap::new(),
+            items: HashMap::new(),
+            locations: HashMap::new(),
+            scratch: Vec::new(),
+            log: Vec::new(),
             negative: Vec::new(),
         })
     }
 
+    /// The stock at `key` as of this point of the transaction.
+    fn stock(&mut self, tx: &Tx<'_>, key: &[u8]) -> TxResult<i64> {
+        if let Some((qty, _)) = self.stock.get(key) {
+            return Ok(*qty);
+        }
+        let qty = tx.i64(T::Stock, key)?;
+        self.stock.insert(key.to_vec(), (qty, qty));
+        Ok(qty)
+    }
+
+    /// Whether the item exists (cached for the transaction).
+    fn item_known(&mut self, tx: &Tx<'_>, gtin: &str) -> TxResult<bool> {
+        if let Some(known) = self.items.get(gtin.as_bytes()) {
+            return Ok(*known);
+        }
+        let known = tx.has(T::Items, gtin.as_bytes())?;
+        self.items.insert(gtin.as_bytes().to_vec(), known);
+        Ok(known)
+    }
+
+    /// Whether the location exists at the site; `true` for none (cached for the transaction).
+    fn location_known(&mut self, tx: &Tx<'_>, site: &str, loc: Option<&str>) -> TxResult<bool> {
+        let Some(loc) = loc else {
+            return Ok(true);
+        };
+        self.scratch.clear();
+        self.scratch.extend_from_slice(site.as_bytes());
+        self.scratch.push(0);
+        self.scratch.extend_from_slice(loc.as_bytes());
+        if let Some(known) = self.locations.get(self.scratch.as_slice()) {
+            return Ok(*known);
+        }
+        let known = tx.has(T::Locations, &self.scratch)?;
+        self.locations.insert(self.scratch.clone(), known);
+        Ok(known)
+    }
+
+    /// Writes what the transaction accumulated (stock, log runs, effect records) and the counters.
     fn finish(&self, tx: &Tx<'_>) -> TxResult<()> {
+        for (key, (qty, before)) in &self.stock {
+            if qty == before {
+                continue;
+            }
+            if *qty == 0 {
+                tx.t(T::Stock).remove(key.as_slice())?;
+            } else {
+                tx.t(T::Stock).insert(key.as_slice(), &qty.to_be_bytes())?;
+            }
+        }
+        for run in &self.log {
+            tx.t(T::Log)
+                .insert(&run.first_server_seq.to_be_bytes(), encode_log(run))?;
+        }
+        for (key, value) in encode_effects(&self.pending) {
+            tx.t(T::Effects).insert(key, value)?;
+        }
         let meta = tx.t(T::Meta);
         if self.server_seq != self.start.0 {
             meta.insert(META_SERVER_SEQ, &self.server_seq.to_be_bytes())?;
@@ -423,45 +610,56 @@ impl Writer {
         self.server_seq += 1;
         let server_seq = self.server_seq;
         let mkey = movement_key(&m.device_id, m.seq);
-        let record = Record {
+        let record = RecordRef {
             server_seq,
-            site: site.to_string(),
+            site,
             received_at: self.now,
-            movement: m.clone(),
+            movement: m,
         };
         tx.put_json(T::Movements, &mkey, &record)?;
-        tx.t(T::Log).insert(&server_seq.to_be_bytes(), mkey)?;
+        match self.log.last_mut() {
+            Some(run)
+                if run.device_id == m.device_id
+                    && run.site == site
+                    && run.first_seq.checked_add(run.count) == Some(m.seq)
+                    && run.first_server_seq + run.count == server_seq =>
+            {
+                run.count += 1;
+            }
+            _ => self.log.push(LogRun {
+                first_server_seq: server_seq,
+                device_id: m.device_id.clone(),
+                first_seq: m.seq,
+                count: 1,
+                site: site.to_string(),
+            }),
+        }
 
         let at = at_code(m.at);
         let mut stock_after = Vec::with_capacity(2);
-        for (i, effect) in m.effects().iter().enumerate() {
+        for effect in m.effects() {
             let key = stock_key(site, effect.location, &m.gtin, m.lot.as_deref());
-            let old = tx.i64(T::Stock, &key)?;
-            let new = old
+            let new = self
+                .stock(tx, &key)?
                 .checked_add(effect.delta)
                 .ok_or_else(|| abort(StoreError::Overflow(describe_key(&key))))?;
-            if new == 0 {
-                tx.t(T::Stock).remove(key.as_slice())?;
-            } else {
-                if new < 0 {
-                    self.negative.push((key.clone(), new));
-                }
-                tx.t(T::Stock).insert(key.as_slice(), &new.to_be_bytes())?;
+            if new < 0 {
+                self.negative.push((key.clone(), new));
+            }
+            if let Some(entry) = self.stock.get_mut(&key) {
+                entry.0 = new;
             }
             stock_after.push(new);
-            tx.t(T::Effects).insert(
-                effect_key(&key, at, server_seq, i as u8),
-                &effect.delta.to_be_bytes(),
-            )?;
-            self.pending.push((key, at, effect.delta));
+            self.pending.push(Pending {
+                key,
+                at,
+                delta: effect.delta,
+                server_seq,
+            });
         }
 
-        let location_known = |loc: &Option<String>| -> TxResult<bool> {
-            match loc {
-                Some(loc) => tx.has(T::Locations, &text_key(&[site, loc])),
-                None => Ok(true),
-            }
-        };
+        let from_known = self.location_known(tx, site, m.from_location.as_deref())?;
+        let to_known = self.location_known(tx, site, m.to_location.as_deref())?;
         let (asn, list): (Option<Asn>, Option<PickList>) = match &m.reference {
             None => (None, None),
             Some(r) => match tx.json::<Asn>(T::Asns, r.as_bytes())? {
@@ -470,9 +668,9 @@ impl Writer {
             },
         };
         let mut facts = Facts {
-            item_known: tx.has(T::Items, m.gtin.as_bytes())?,
-            from_known: location_known(&m.from_location)?,
-            to_known: location_known(&m.to_location)?,
+            item_known: self.item_known(tx, &m.gtin)?,
+            from_known,
+            to_known,
             stock_after,
             document: match (&m.reference, &asn, &list) {
                 (None, _, _) => Document::None,
@@ -494,12 +692,12 @@ impl Writer {
         }
         if let (MovementKind::Count, Some(to)) = (m.kind, &m.to_location) {
             let key = stock_key(site, to, &m.gtin, m.lot.as_deref());
-            let now = i128::from(tx.i64(T::Stock, &key)?);
+            let now = i128::from(self.stock(tx, &key)?);
             let later_in_tx: i128 = self
                 .pending
                 .iter()
-                .filter(|(k, a, _)| *k == key && *a > at)
-                .map(|(_, _, d)| i128::from(*d))
+                .filter(|p| p.key == key && p.at > at)
+                .map(|p| i128::from(p.delta))
                 .sum();
             let book = now - i128::from(committed_after) - later_in_tx;
             facts.book_at_count = Some(to_i64(book, &describe_key(&key)).map_err(abort)?);
@@ -708,6 +906,8 @@ impl Store for SledStore {
             }
             // New suffix: starts at hw + 1 because the batch is contiguous.
             let mut w = Writer::start(tx, now)?;
+            w.stock.reserve(movements.len());
+            w.pending.reserve(movements.len());
             let mut new_hw = hw;
             for m in movements.iter().filter(|m| m.seq > hw) {
                 let after = committed_after.get(&m.seq).copied().unwrap_or(0);
@@ -770,15 +970,36 @@ impl Store for SledStore {
         filter: &StockFilter,
         at: OffsetDateTime,
     ) -> Result<Vec<StockRow>, StoreError> {
+        // Stock now minus the effects after `at`. The writer lock keeps `stock` and `effects` consistent with each
+        // other while both are read.
         let limit = at_code(at);
+        let prefix = scope_prefix(filter);
         let mut sums: BTreeMap<Vec<u8>, i128> = BTreeMap::new();
-        for entry in self.tree(T::Effects).scan_prefix(scope_prefix(filter)) {
-            let (key, value) = entry?;
-            let (stock_key, effect_at) = split_effect_key(&key)?;
-            if effect_at <= limit {
-                *sums.entry(stock_key.to_vec()).or_default() +=
-                    i128::from(decode_i64(T::Effects, &value)?);
+        {
+            let _guard = self.writer();
+            for entry in self.tree(T::Stock).scan_prefix(&prefix) {
+                let (key, value) = entry?;
+                sums.insert(key.to_vec(), i128::from(decode_i64(T::Stock, &value)?));
             }
+            let mut key = Vec::new();
+            self.effects_after(filter.site.as_deref(), limit, |site, suffix, at, delta| {
+                if at <= limit {
+                    return;
+                }
+                key.clear();
+                key.extend_from_slice(site);
+                key.push(0);
+                key.extend_from_slice(suffix);
+                if !key.starts_with(&prefix) {
+                    return;
+                }
+                match sums.get_mut(key.as_slice()) {
+                    Some(sum) => *sum -= i128::from(delta),
+                    None => {
+                        sums.insert(key.clone(), -i128::from(delta));
+                    }
+                }
+            })?;
         }
         let mut rows = Vec::new();
         for (key, qty) in sums {
@@ -806,39 +1027,60 @@ impl Store for SledStore {
         let Some(start) = after.checked_add(1) else {
             return Ok(page);
         };
-        let device_prefix = filter.device_id.as_deref().map(|d| text_key(&[d, ""]));
-        for entry in self.tree(T::Log).range(start.to_be_bytes()..) {
-            let (key, mkey) = entry?;
-            // The device filter needs no decoding: the log value starts with the device id.
-            if device_prefix
+        let log = self.tree(T::Log);
+        // The entry holding `start` is the last one keyed at or before it, if it reaches that far.
+        let first = match log.range(..=start.to_be_bytes()).next_back() {
+            Some(entry) => {
+                let (key, value) = entry?;
+                let e = decode_log(&key, &value)?;
+                if e.first_server_seq + (e.count - 1) >= start {
+                    e.first_server_seq
+                } else {
+                    start
+                }
+            }
+            None => start,
+        };
+        'entries: for entry in log.range(first.to_be_bytes()..) {
+            let (key, value) = entry?;
+            let e = decode_log(&key, &value)?;
+            // Device and site filters need no movement decoding: the log entry names both.
+            if filter
+                .device_id
                 .as_ref()
-                .is_some_and(|p| !mkey.starts_with(p) || mkey.len() != p.len() + 8)
+                .is_some_and(|d| d.as_str() != e.device_id)
+                || filter.site.as_ref().is_some_and(|s| s.as_bytes() != e.site)
             {
                 continue;
             }
-            let server_seq = decode_u64(T::Log, &key)?;
-            let record = self
-                .movement_record(&mkey)?
-                .ok_or_else(|| StoreError::Corrupt {
-                    tree: T::Log.name(),
-                    message: format!(
-                        "server seq {server_seq} names {} which is not stored",
-                        describe_key(&mkey)
-                    ),
-                })?;
-            if !movement_matches(filter, &record) {
-                continue;
+            let skip = start.saturating_sub(e.first_server_seq);
+            for i in skip..e.count {
+                let server_seq = e.first_server_seq + i;
+                let mkey = movement_key(e.device_id, e.first_seq + i);
+                let record = self
+                    .movement_record(&mkey)?
+                    .filter(|r| r.server_seq == server_seq)
+                    .ok_or_else(|| StoreError::Corrupt {
+                        tree: T::Log.name(),
+                        message: format!(
+                            "server seq {server_seq} names {} which is not stored as such",
+                            describe_key(&mkey)
+                        ),
+                    })?;
+                if !movement_matches(filter, &record) {
+                    continue;
+                }
+                if page.movements.len() == limit {
+                    page.next = page.movements.last().map(|m| m.server_seq);
+                    break 'entries;
+                }
+                page.movements.push(StoredMovement {
+                    server_seq,
+                    site: record.site,
+                    received_at: record.received_at,
+                    movement: record.movement,
+                });
             }
-            if page.movements.len() == limit {
-                page.next = page.movements.last().map(|m| m.server_seq);
-                break;
-            }
-            page.movements.push(StoredMovement {
-                server_seq,
-                site: record.site,
-                received_at: record.received_at,
-                movement: record.movement,
-            });
         }
         Ok(page)
     }
@@ -1299,31 +1541,171 @@ fn at_code(at: OffsetDateTime) -> u128 {
     (at.unix_timestamp_nanos() as u128) ^ (1 << 127)
 }
 
-fn effect_key(stock_key: &[u8], at: u128, server_seq: u64, index: u8) -> Vec<u8> {
-    let mut key = Vec::with_capacity(stock_key.len() + 26);
-    key.extend_from_slice(stock_key);
-    key.push(END_OF_TEXT);
-    key.extend_from_slice(&at.to_be_bytes());
-    key.extend_from_slice(&server_seq.to_be_bytes());
-    key.push(index);
-    key
+/// At most this many effects go into one `effects` record (a movement's effects are never split), so a record
+/// stays a few KiB: sled keeps up to 16 entries in a leaf and writes values over ~128 KiB as separate blob files.
+const EFFECTS_PER_RECORD: usize = 64;
+
+/// The site of a stock key: the bytes before its first NUL.
+fn key_site(stock_key: &[u8]) -> &[u8] {
+    let end = stock_key
+        .iter()
+        .position(|b| *b == 0)
+        .unwrap_or(stock_key.len());
+    &stock_key[..end]
 }
 
-/// The stock key and the time code of an `effects` key.
-fn split_effect_key(key: &[u8]) -> Result<(&[u8], u128), StoreError> {
-    let corrupt = || StoreError::Corrupt {
+/// The `effects` records of a transaction's effects, in order: per site, chunks of up to [`EFFECTS_PER_RECORD`]
+/// effects, each keyed `site ++ 0x00 ++ max at ++ first server seq` (see the module docs for the value).
+fn encode_effects(pending: &[Pending]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < pending.len() {
+        let site = key_site(&pending[i].key);
+        let mut j = i + 1;
+        while j < pending.len()
+            && key_site(&pending[j].key) == site
+            && (j - i < EFFECTS_PER_RECORD || pending[j].server_seq == pending[j - 1].server_seq)
+        {
+            j += 1;
+        }
+        let chunk = &pending[i..j];
+        let at_max = chunk.iter().map(|p| p.at).max().unwrap_or(0);
+        let mut key = Vec::with_capacity(site.len() + 25);
+        key.extend_from_slice(site);
+        key.push(0);
+        key.extend_from_slice(&at_max.to_be_bytes());
+        key.extend_from_slice(&chunk[0].server_seq.to_be_bytes());
+        let mut value = Vec::with_capacity(chunk.len() * 40);
+        for p in chunk {
+            let suffix = &p.key[site.len() + 1..];
+            put_varint(&mut value, suffix.len() as u128);
+            value.extend_from_slice(suffix);
+            put_varint(&mut value, at_max - p.at);
+            put_varint(&mut value, u128::from(zigzag(p.delta)));
+        }
+        out.push((key, value));
+        i = j;
+    }
+    out
+}
+
+/// Calls `f(site, stock key without the site, at, delta)` for every effect of one `effects` record.
+fn for_each_effect(
+    key: &[u8],
+    value: &[u8],
+    mut f: impl FnMut(&[u8], &[u8], u128, i64),
+) -> Result<(), StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt {
         tree: T::Effects.name(),
-        message: format!("bad key {}", describe_key(key)),
+        message: format!("record {}: {what}", describe_key(key)),
     };
-    let end = key
-        .iter()
-        .position(|b| *b == END_OF_TEXT)
-        .ok_or_else(corrupt)?;
-    let at: [u8; 16] = key
-        .get(end + 1..end + 17)
+    let site = key_site(key);
+    let at_max: [u8; 16] = key
+        .get(site.len() + 1..site.len() + 17)
         .and_then(|s| s.try_into().ok())
-        .ok_or_else(corrupt)?;
-    Ok((&key[..end], u128::from_be_bytes(at)))
+        .ok_or_else(|| corrupt("bad key"))?;
+    let at_max = u128::from_be_bytes(at_max);
+    let mut rest = value;
+    while !rest.is_empty() {
+        let len = take_varint(&mut rest).ok_or_else(|| corrupt("bad key length"))?;
+        let len = usize::try_from(len).map_err(|_| corrupt("bad key length"))?;
+        if rest.len() < len {
+            return Err(corrupt("truncated stock key"));
+        }
+        let (suffix, tail) = rest.split_at(len);
+        rest = tail;
+        let back = take_varint(&mut rest).ok_or_else(|| corrupt("bad time"))?;
+        let at = at_max
+            .checked_sub(back)
+            .ok_or_else(|| corrupt("bad time"))?;
+        let delta = take_varint(&mut rest)
+            .and_then(|z| u64::try_from(z).ok())
+            .ok_or_else(|| corrupt("bad delta"))?;
+        f(site, suffix, at, unzigzag(delta));
+    }
+    Ok(())
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// LEB128: 7 bits a byte, low bits first, high bit set on all but the last byte.
+fn put_varint(out: &mut Vec<u8>, mut v: u128) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn take_varint(input: &mut &[u8]) -> Option<u128> {
+    let mut v: u128 = 0;
+    for (i, b) in input.iter().enumerate() {
+        if i == 19 {
+            return None;
+        }
+        v |= u128::from(b & 0x7F) << (7 * i);
+        if b & 0x80 == 0 {
+            *input = &input[i + 1..];
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// A `log` value: `count (u64) ++ first device seq (u64) ++ device_id ++ 0x00 ++ site`.
+fn encode_log(run: &LogRun) -> Vec<u8> {
+    let mut v = Vec::with_capacity(17 + run.device_id.len() + run.site.len());
+    v.extend_from_slice(&run.count.to_be_bytes());
+    v.extend_from_slice(&run.first_seq.to_be_bytes());
+    v.extend_from_slice(run.device_id.as_bytes());
+    v.push(0);
+    v.extend_from_slice(run.site.as_bytes());
+    v
+}
+
+/// A decoded `log` entry.
+struct LogEntry<'a> {
+    first_server_seq: u64,
+    count: u64,
+    first_seq: u64,
+    device_id: &'a str,
+    site: &'a [u8],
+}
+
+fn decode_log<'a>(key: &[u8], value: &'a [u8]) -> Result<LogEntry<'a>, StoreError> {
+    let first_server_seq = decode_u64(T::Log, key)?;
+    let corrupt = || StoreError::Corrupt {
+        tree: T::Log.name(),
+        message: format!("bad entry at server seq {first_server_seq}"),
+    };
+    let (Some(count), Some(first_seq), Some(rest)) =
+        (value.get(..8), value.get(8..16), value.get(16..))
+    else {
+        return Err(corrupt());
+    };
+    let count = decode_u64(T::Log, count)?;
+    let first_seq = decode_u64(T::Log, first_seq)?;
+    let split = rest.iter().position(|b| *b == 0).ok_or_else(corrupt)?;
+    let device_id = std::str::from_utf8(&rest[..split]).map_err(|_| corrupt())?;
+    let valid = count > 0
+        && first_seq.checked_add(count - 1).is_some()
+        && first_server_seq.checked_add(count - 1).is_some();
+    if !valid {
+        return Err(corrupt());
+    }
+    Ok(LogEntry {
+        first_server_seq,
+        count,
+        first_seq,
+        device_id,
+        site: &rest[split + 1..],
+    })
 }
 
 /// `lot`: `None` for the all-lots counter, `Some(None)` for goods without a lot.
