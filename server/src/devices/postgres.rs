@@ -116,12 +116,12 @@ impl PgDevices {
 impl DeviceRegistry for PgDevices {
     fn check_token(&self, token: &str) -> Result<TokenCheck, DeviceError> {
         let digest = token_digest_hex(token);
-        let row = self.store.with_client(true, |c| {
-            c.query_opt(
-                "SELECT device_id, site, revoked_at IS NOT NULL FROM devices WHERE token_sha256 = $1",
-                &[&digest],
-            )
-        })?;
+        // Every authenticated request runs this: prepared once per pooled connection.
+        let row = self.store.with_prepared(
+            true,
+            "SELECT device_id, site, revoked_at IS NOT NULL FROM devices WHERE token_sha256 = $1",
+            |c, lookup| c.query_opt(lookup, &[&digest]),
+        )?;
         Ok(match row {
             None => TokenCheck::Unknown,
             Some(r) => {

@@ -7,7 +7,7 @@
 //! device_hw      (device_id pk, hw)                             per-device high-water mark; THE push lock
 //! movements      ((device_id, seq) pk, server_seq bigserial unique, site, at, kind, gtin, lot, from_location,
 //!                 to_location, reference, qty, body text, received_at)
-//! stock          ((site, location, gtin, lot_key) pk, lot, qty) lot_key = '' (no lot) | '+' || lot
+//! stock          ((site, location, gtin, lot_key) pk, lot, qty) lot_key = '' (no lot) | '+' || lot; fillfactor 30
 //! asn_received   ((asn_id, gtin, lot_key) pk, qty)             units received against an ASN
 //! sites          (code pk, body jsonb)
 //! items          (gtin pk, body jsonb)
@@ -41,22 +41,34 @@
 //!
 //! # Ingest (one transaction per batch, set-based)
 //!
-//! 1. `INSERT INTO device_hw ... ON CONFLICT DO NOTHING`, then `SELECT hw ... FOR UPDATE`: every push of one
-//!    device, on any node, waits here for the previous one to commit. Of two nodes receiving the same batch at the
-//!    same moment, one applies it and the other then finds it below the high-water mark: a replay.
+//! 1. `INSERT INTO device_hw ... ON CONFLICT DO UPDATE SET hw = hw RETURNING hw`: creates the device's row if
+//!    needed and locks it (the no-op update takes the row lock and returns the latest committed mark). Every push
+//!    of one device, on any node, waits here for the previous one to commit. Of two nodes receiving the same
+//!    batch at the same moment, one applies it and the other then finds it below the high-water mark: a replay.
 //! 2. Gap check; replayed movements (seq <= hw) are fetched with one `seq = ANY($1)` query and compared.
-//! 3. The stock keys the new movements touch are created at qty 0 if missing and locked in key order
-//!    (`SELECT ... ORDER BY ... FOR UPDATE`); receipts lock the ASNs they name (`FOR UPDATE`, so two docks
-//!    receiving one ASN count it in turn); pick lists are read `FOR SHARE` (their status must not change under us).
-//! 4. Reconciliation facts come from a handful of set queries (known items, known locations, documents, ASN
-//!    counters, book quantity at each count's time over stored movements); the batch's own running effects are
-//!    added in Rust, movement by movement, so every movement is judged on the state just before it, as sled does.
-//! 5. Writes: one `INSERT ... SELECT FROM unnest(...)` for the movements, one upsert of the stock deltas
-//!    aggregated per key (`RETURNING` checks the result against the Rust computation), one upsert of ASN counters,
-//!    one insert of the discrepancies, the new high-water mark, COMMIT.
+//! 3. Only when the batch needs them: the documents it names (ASNs locked `FOR UPDATE` in id order, so two docks
+//!    receiving one ASN count it in turn; pick lists read `FOR SHARE`, their status must not change under us),
+//!    the ASN counters, and the book quantity at each count's time over stored movements.
+//! 4. One statement (data-modifying CTEs) does the rest of the writing and returns the remaining facts: the
+//!    movements (`INSERT ... SELECT FROM unnest(...)`), the new high-water mark, the stock deltas aggregated per
+//!    key as one upsert in key order (creating missing keys, so every key is locked) `RETURNING` each key's
+//!    quantity after the batch, and the known items and known locations among those the batch names. All parts
+//!    read the snapshot from before the statement. Since the stock rows stay locked until COMMIT, a key's
+//!    quantity before the batch is the returned one minus the batch's own delta.
+//! 5. The batch's running effects are replayed in Rust, movement by movement, so every movement is judged on the
+//!    state just before it, as sled does; then the ASN counters are upserted and the discrepancies inserted (each
+//!    only when there are any), and COMMIT.
 //!
-//! Deadlocks are avoided by lock order (device row, then stock keys in key order, then ASNs by id); a deadlock or
+//! A batch of receipts without references therefore costs BEGIN, two statements and COMMIT: four round trips.
+//! The statements of this path (and the device token lookup) are prepared once per pooled connection
+//! ([`Statements`]), not parsed and planned again for every batch.
+//!
+//! Deadlocks are avoided by lock order (device row, then ASNs by id, then stock keys in key order); a deadlock or
 //! serialization failure reported anyway is retried, as is a push whose connection broke (a push is idempotent).
+//!
+//! `stock` has `fillfactor = 30` (migration 3): every push updates each key it touches, and with free room on the
+//! page those updates are HOT (no new `stock_pkey` entry). With full pages, concurrent pushes of one site made
+//! almost every update a non-HOT one and the table and its index grew eightfold during the ingest benchmark.
 //!
 //! # Durability and recovery
 //!
@@ -93,6 +105,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         2,
         "devices",
         include_str!("../../migrations/0002_devices.sql"),
+    ),
+    (
+        3,
+        "stock_fillfactor",
+        include_str!("../../migrations/0003_stock_fillfactor.sql"),
     ),
 ];
 
@@ -151,11 +168,21 @@ impl PgStore {
         idempotent: bool,
         mut op: impl FnMut(&mut Client) -> Result<T, Fail>,
     ) -> Result<T, StoreError> {
+        self.with_conn_cached(idempotent, |client, _| op(client))
+    }
+
+    /// [`with_conn`](Self::with_conn), also handing `op` the connection's prepared statements.
+    fn with_conn_cached<T>(
+        &self,
+        idempotent: bool,
+        mut op: impl FnMut(&mut Client, &mut Statements) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut conn = self.pool.get()?;
-            let err = match op(conn.client()) {
+            let (client, statements) = conn.parts();
+            let err = match op(client, statements) {
                 Ok(v) => return Ok(v),
                 Err(Fail::Store(e)) => return Err(e),
                 Err(Fail::Pg(e)) => e,
@@ -195,15 +222,38 @@ impl PgStore {
         self.with_conn(idempotent, |client| op(client).map_err(Fail::Pg))
     }
 
+    /// Runs `sql`, prepared once per pooled connection, through `op`, with the retries of
+    /// [`with_client`](Self::with_client). For the statements every request runs (the device token lookup).
+    pub(crate) fn with_prepared<T>(
+        &self,
+        idempotent: bool,
+        sql: &'static str,
+        mut op: impl FnMut(&mut Client, &postgres::Statement) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        self.with_conn_cached(idempotent, |client, statements| {
+            let statement = statements.get(client, sql)?;
+            op(client, &statement).map_err(Fail::Pg)
+        })
+    }
+
     /// Runs `op` in a transaction and commits it.
     fn in_tx<T>(
         &self,
         idempotent: bool,
         mut op: impl FnMut(&mut Transaction<'_>) -> Result<T, Fail>,
     ) -> Result<T, StoreError> {
-        self.with_conn(idempotent, |client| {
+        self.in_tx_cached(idempotent, |tx, _| op(tx))
+    }
+
+    /// [`in_tx`](Self::in_tx), also handing `op` the connection's prepared statements.
+    fn in_tx_cached<T>(
+        &self,
+        idempotent: bool,
+        mut op: impl FnMut(&mut Transaction<'_>, &mut Statements) -> Result<T, Fail>,
+    ) -> Result<T, StoreError> {
+        self.with_conn_cached(idempotent, |client, statements| {
             let mut tx = client.transaction()?;
-            let out = op(&mut tx)?;
+            let out = op(&mut tx, statements)?;
             tx.commit()?;
             Ok(out)
         })
@@ -265,8 +315,9 @@ impl Store for PgStore {
             .iter()
             .map(encode)
             .collect::<Result<Vec<_>, _>>()?;
-        let (outcome, negative) =
-            self.in_tx(true, |tx| push_tx(tx, site, device_id, movements, &bodies))?;
+        let (outcome, negative) = self.in_tx_cached(true, |tx, statements| {
+            push_tx(tx, statements, site, device_id, movements, &bodies)
+        })?;
         for (location, gtin, lot, qty) in &negative {
             tracing::warn!(device = device_id, site, location = %location, gtin = %gtin, lot = ?lot, qty, "stock went negative; a discrepancy for the office");
         }
@@ -705,7 +756,7 @@ impl Store for PgStore {
         at: OffsetDateTime,
     ) -> Result<Option<Discrepancy>, StoreError> {
         let id = to_i64(id);
-        self.in_tx(false, |tx| {
+        self.in_tx_cached(false, |tx, statements| {
             let Some(mut d) = lock_discrepancy(tx, id)? else {
                 return Ok(None);
             };
@@ -725,7 +776,7 @@ impl Store for PgStore {
             } = &mut resolution
             {
                 *movement = Some(record_adjustment(
-                    tx, &d.site, location, gtin, lot, *delta, at,
+                    tx, statements, &d.site, location, gtin, lot, *delta, at,
                 )?);
             }
             d.status = DiscrepancyStatus::Resolved;
@@ -744,12 +795,13 @@ type Negatives = Vec<(String, String, Option<String>, i64)>;
 
 fn push_tx(
     tx: &mut Transaction<'_>,
+    statements: &mut Statements,
     site: &str,
     device_id: &str,
     movements: &[Movement],
     bodies: &[String],
 ) -> Result<(PushOutcome, Negatives), Fail> {
-    let hw = lock_high_water(tx, device_id)?;
+    let hw = lock_high_water(tx, statements, device_id)?;
     let Some(first) = movements.first() else {
         return Ok((PushOutcome::Acked { acked_through: hw }, Vec::new()));
     };
@@ -798,11 +850,7 @@ fn push_tx(
         return Ok((PushOutcome::Acked { acked_through: hw }, Vec::new()));
     };
     let new_hw = last.0.seq;
-    let negative = apply_new(tx, site, device_id, &new)?;
-    tx.execute(
-        "UPDATE device_hw SET hw = $2 WHERE device_id = $1",
-        &[&device_id, &to_i64(new_hw)],
-    )?;
+    let negative = apply_new(tx, statements, site, device_id, &new)?;
     Ok((
         PushOutcome::Acked {
             acked_through: new_hw,
@@ -811,101 +859,94 @@ fn push_tx(
     ))
 }
 
-/// Creates the device's high-water row if needed and locks it until the transaction ends.
-fn lock_high_water(tx: &mut Transaction<'_>, device_id: &str) -> Result<u64, Fail> {
-    tx.execute(
-        "INSERT INTO device_hw (device_id, hw) VALUES ($1, 0) ON CONFLICT (device_id) DO NOTHING",
-        &[&device_id],
+/// Creates the device's high-water row if needed and locks it until the transaction ends (one statement: the
+/// no-op update of an existing row takes its row lock and returns the latest committed mark).
+fn lock_high_water(
+    tx: &mut Transaction<'_>,
+    statements: &mut Statements,
+    device_id: &str,
+) -> Result<u64, Fail> {
+    let lock = statements.get(
+        tx,
+        "INSERT INTO device_hw AS d (device_id, hw) VALUES ($1, 0)
+         ON CONFLICT (device_id) DO UPDATE SET hw = d.hw
+         RETURNING hw",
     )?;
-    let row = tx.query_one(
-        "SELECT hw FROM device_hw WHERE device_id = $1 FOR UPDATE",
-        &[&device_id],
-    )?;
+    let row = tx.query_one(&lock, &[&device_id])?;
     Ok(to_u64(row.get(0)))
 }
 
 /// A stock key within one site: (location, gtin, lot_key).
 type StockKey = (String, String, String);
 
-/// Stores movements that follow the device's high-water mark, applies their stock effects and records what
-/// reconciliation finds, all in the caller's transaction. The caller moves the high-water mark.
+/// The batch's writes and the facts reconciliation needs, in one statement (one round trip):
+/// - `m`: the movements, and `hw`: the device's new high-water mark;
+/// - `s`: the stock deltas, aggregated per key and applied in key order (the lock order), creating the keys no one
+///   has stocked yet, so every key is locked; returns each key's quantity after the batch (rows of kind 0);
+/// - the known items (kind 1) and known locations (kind 2) among those the batch names.
+///
+/// All parts see the snapshot taken before the statement, so the facts never include the batch itself.
+const APPLY_BATCH: &str = "WITH hw AS (UPDATE device_hw SET hw = $13 WHERE device_id = $1),
+     m AS (
+         INSERT INTO movements
+             (device_id, seq, site, at, kind, gtin, lot, from_location, to_location, reference, qty, body)
+         SELECT $1, seq, $2, at, kind, gtin, lot, f, t, r, qty, body
+         FROM unnest($3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[],
+                     $9::text[], $10::text[], $11::bigint[], $12::text[])
+              WITH ORDINALITY AS u(seq, at, kind, gtin, lot, f, t, r, qty, body, n)
+         ORDER BY n
+     ),
+     s AS (
+         INSERT INTO stock AS s (site, location, gtin, lot_key, lot, qty)
+         SELECT $2, l, g, k, t, d
+         FROM unnest($14::text[], $15::text[], $16::text[], $17::text[], $18::bigint[])
+              WITH ORDINALITY AS u(l, g, k, t, d, n)
+         ORDER BY n
+         ON CONFLICT (site, location, gtin, lot_key) DO UPDATE SET qty = s.qty + EXCLUDED.qty
+         RETURNING location, gtin, lot_key, qty
+     )
+     SELECT 0::int4 AS what, location, gtin, lot_key, qty FROM s
+     UNION ALL SELECT 1, NULL, gtin, NULL, NULL FROM items WHERE gtin = ANY($19)
+     UNION ALL SELECT 2, code, NULL, NULL, NULL FROM locations WHERE site = $2 AND code = ANY($20)";
+
+/// Stores movements that follow the device's high-water mark, moves the mark to the last of them, applies their
+/// stock effects and records what reconciliation finds, all in the caller's transaction (whose first statement
+/// locked the device's high-water row).
+///
+/// Statements, in this order (which is also the lock order: device row, ASNs by id, stock keys in key order):
+/// documents and ASN counters (only when a movement names a reference), book quantities (only for counts), then
+/// [`APPLY_BATCH`]: the movements with the new mark, the stock deltas and the facts. Stock is written before it
+/// is judged: the upsert returns each key's quantity after the batch, and since the rows stay locked until
+/// COMMIT, the quantity before the batch is that minus the batch's own delta. The batch's running effects are
+/// then replayed in Rust, movement by movement, so every movement is judged on the state just before it.
 fn apply_new(
     tx: &mut Transaction<'_>,
+    statements: &mut Statements,
     site: &str,
     device_id: &str,
     new: &[(&Movement, &str)],
 ) -> Result<Negatives, Fail> {
-    // Stock keys the batch touches, in key order (the lock order), with their lot.
-    let mut keys: BTreeMap<StockKey, Option<String>> = BTreeMap::new();
+    let Some(last) = new.last() else {
+        return Ok(Vec::new());
+    };
+    // Stock keys the batch touches, in key order (the lock order), with their lot and the batch's net delta.
+    let mut keys: BTreeMap<StockKey, (Option<String>, i64)> = BTreeMap::new();
     for (m, _) in new {
         for e in m.effects() {
-            keys.insert(
-                (
-                    e.location.to_string(),
-                    m.gtin.clone(),
-                    lot_key(m.lot.as_deref()),
-                ),
-                m.lot.clone(),
+            let key = (
+                e.location.to_string(),
+                m.gtin.clone(),
+                lot_key(m.lot.as_deref()),
             );
+            let overflow = || StoreError::Overflow(format!("{site}/{}/{}/{}", key.0, key.1, key.2));
+            let delta = match keys.get(&key) {
+                Some((_, d)) => d.checked_add(e.delta).ok_or_else(overflow)?,
+                None => e.delta,
+            };
+            keys.insert(key, (m.lot.clone(), delta));
         }
     }
-    let k_loc: Vec<&str> = keys.keys().map(|k| k.0.as_str()).collect();
-    let k_gtin: Vec<&str> = keys.keys().map(|k| k.1.as_str()).collect();
-    let k_lot_key: Vec<&str> = keys.keys().map(|k| k.2.as_str()).collect();
-    let k_lot: Vec<Option<&str>> = keys.values().map(|l| l.as_deref()).collect();
-    let mut stock: HashMap<StockKey, i64> = HashMap::with_capacity(keys.len());
-    if !keys.is_empty() {
-        // Every key gets a row first, so the lock below covers keys no one has stocked yet.
-        tx.execute(
-            "INSERT INTO stock (site, location, gtin, lot_key, lot, qty)
-             SELECT $1, l, g, k, t, 0
-             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(l, g, k, t, n)
-             ORDER BY n
-             ON CONFLICT (site, location, gtin, lot_key) DO NOTHING",
-            &[&site, &k_loc, &k_gtin, &k_lot_key, &k_lot],
-        )?;
-        let rows = tx.query(
-            "SELECT s.location, s.gtin, s.lot_key, s.qty
-             FROM stock s JOIN unnest($2::text[], $3::text[], $4::text[]) AS u(l, g, k)
-               ON s.location = u.l AND s.gtin = u.g AND s.lot_key = u.k
-             WHERE s.site = $1
-             ORDER BY s.location, s.gtin, s.lot_key
-             FOR UPDATE OF s",
-            &[&site, &k_loc, &k_gtin, &k_lot_key],
-        )?;
-        for r in &rows {
-            stock.insert((r.get(0), r.get(1), r.get(2)), r.get(3));
-        }
-    }
-    let before = stock.clone();
 
-    // Reconciliation facts, one query each.
-    let gtins: Vec<&str> = new
-        .iter()
-        .map(|(m, _)| m.gtin.as_str())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let known_items: HashSet<String> = tx
-        .query("SELECT gtin FROM items WHERE gtin = ANY($1)", &[&gtins])?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let locs: Vec<&str> = new
-        .iter()
-        .flat_map(|(m, _)| [m.from_location.as_deref(), m.to_location.as_deref()])
-        .flatten()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let known_locs: HashSet<String> = tx
-        .query(
-            "SELECT code FROM locations WHERE site = $1 AND code = ANY($2)",
-            &[&site, &locs],
-        )?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
     let refs: Vec<&str> = new
         .iter()
         .filter_map(|(m, _)| m.reference.as_deref())
@@ -955,7 +996,8 @@ fn apply_new(
         }
     }
     let received_before = received.clone();
-    // Book quantity at each count's time over what was stored before this batch; the batch adds its own below.
+    // Book quantity at each count's time over what was stored before this batch (so before the insert below);
+    // the batch adds its own below.
     let counts: Vec<usize> = (0..new.len())
         .filter(|i| new[*i].0.kind == MovementKind::Count && new[*i].0.to_location.is_some())
         .collect();
@@ -986,6 +1028,93 @@ fn apply_new(
             let idx = usize::try_from(n - 1).unwrap_or(usize::MAX);
             if let Some(i) = counts.get(idx) {
                 book_base.insert(*i, r.get(1));
+            }
+        }
+    }
+
+    // The movements with the new high-water mark, the stock deltas, known items and known locations.
+    let seqs: Vec<i64> = new.iter().map(|(m, _)| to_i64(m.seq)).collect();
+    let ats: Vec<OffsetDateTime> = new.iter().map(|(m, _)| m.at).collect();
+    let kinds: Vec<&str> = new.iter().map(|(m, _)| m.kind.as_str()).collect();
+    let m_gtins: Vec<&str> = new.iter().map(|(m, _)| m.gtin.as_str()).collect();
+    let lots: Vec<Option<&str>> = new.iter().map(|(m, _)| m.lot.as_deref()).collect();
+    let froms: Vec<Option<&str>> = new
+        .iter()
+        .map(|(m, _)| m.from_location.as_deref())
+        .collect();
+    let tos: Vec<Option<&str>> = new.iter().map(|(m, _)| m.to_location.as_deref()).collect();
+    let references: Vec<Option<&str>> = new.iter().map(|(m, _)| m.reference.as_deref()).collect();
+    let qtys: Vec<i64> = new.iter().map(|(m, _)| to_i64(m.qty)).collect();
+    let bodies: Vec<&str> = new.iter().map(|(_, b)| *b).collect();
+    let new_hw = to_i64(last.0.seq);
+
+    let k_loc: Vec<&str> = keys.keys().map(|k| k.0.as_str()).collect();
+    let k_gtin: Vec<&str> = keys.keys().map(|k| k.1.as_str()).collect();
+    let k_lot_key: Vec<&str> = keys.keys().map(|k| k.2.as_str()).collect();
+    let k_lot: Vec<Option<&str>> = keys.values().map(|(l, _)| l.as_deref()).collect();
+    let k_delta: Vec<i64> = keys.values().map(|(_, d)| *d).collect();
+    let gtins: Vec<&str> = new
+        .iter()
+        .map(|(m, _)| m.gtin.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let locs: Vec<&str> = new
+        .iter()
+        .flat_map(|(m, _)| [m.from_location.as_deref(), m.to_location.as_deref()])
+        .flatten()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let apply = statements.get(tx, APPLY_BATCH)?;
+    let rows = match tx.query(
+        &apply,
+        &[
+            &device_id,
+            &site,
+            &seqs,
+            &ats,
+            &kinds,
+            &m_gtins,
+            &lots,
+            &froms,
+            &tos,
+            &references,
+            &qtys,
+            &bodies,
+            &new_hw,
+            &k_loc,
+            &k_gtin,
+            &k_lot_key,
+            &k_lot,
+            &k_delta,
+            &gtins,
+            &locs,
+        ],
+    ) {
+        Ok(rows) => rows,
+        Err(e) if e.code() == Some(&SqlState::NUMERIC_VALUE_OUT_OF_RANGE) => {
+            return Err(StoreError::Overflow(format!("{site}: {}", pg_error(&e))).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // Quantity before the batch per key, then the running quantity as the batch is replayed.
+    let mut stock: HashMap<StockKey, i64> = HashMap::with_capacity(keys.len());
+    let mut known_items: HashSet<String> = HashSet::new();
+    let mut known_locs: HashSet<String> = HashSet::new();
+    for r in &rows {
+        match r.get::<_, i32>(0) {
+            0 => {
+                let key: StockKey = (r.get(1), r.get(2), r.get(3));
+                let after: i64 = r.get(4);
+                let delta = keys.get(&key).map_or(0, |(_, d)| *d);
+                stock.insert(key, after - delta);
+            }
+            1 => {
+                known_items.insert(r.get(2));
+            }
+            _ => {
+                known_locs.insert(r.get(1));
             }
         }
     }
@@ -1070,89 +1199,7 @@ fn apply_new(
         }
     }
 
-    // Writes: movements, stock, ASN counters, discrepancies.
-    let seqs: Vec<i64> = new.iter().map(|(m, _)| to_i64(m.seq)).collect();
-    let ats: Vec<OffsetDateTime> = new.iter().map(|(m, _)| m.at).collect();
-    let kinds: Vec<&str> = new.iter().map(|(m, _)| m.kind.as_str()).collect();
-    let m_gtins: Vec<&str> = new.iter().map(|(m, _)| m.gtin.as_str()).collect();
-    let lots: Vec<Option<&str>> = new.iter().map(|(m, _)| m.lot.as_deref()).collect();
-    let froms: Vec<Option<&str>> = new
-        .iter()
-        .map(|(m, _)| m.from_location.as_deref())
-        .collect();
-    let tos: Vec<Option<&str>> = new.iter().map(|(m, _)| m.to_location.as_deref()).collect();
-    let references: Vec<Option<&str>> = new.iter().map(|(m, _)| m.reference.as_deref()).collect();
-    let qtys: Vec<i64> = new.iter().map(|(m, _)| to_i64(m.qty)).collect();
-    let bodies: Vec<&str> = new.iter().map(|(_, b)| *b).collect();
-    tx.execute(
-        "INSERT INTO movements
-             (device_id, seq, site, at, kind, gtin, lot, from_location, to_location, reference, qty, body)
-         SELECT $1, seq, $2, at, kind, gtin, lot, f, t, r, qty, body
-         FROM unnest($3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[],
-                     $9::text[], $10::text[], $11::bigint[], $12::text[])
-              WITH ORDINALITY AS u(seq, at, kind, gtin, lot, f, t, r, qty, body, n)
-         ORDER BY n",
-        &[
-            &device_id,
-            &site,
-            &seqs,
-            &ats,
-            &kinds,
-            &m_gtins,
-            &lots,
-            &froms,
-            &tos,
-            &references,
-            &qtys,
-            &bodies,
-        ],
-    )?;
-
-    let mut d_loc = Vec::new();
-    let mut d_gtin = Vec::new();
-    let mut d_lot_key = Vec::new();
-    let mut d_lot = Vec::new();
-    let mut d_delta = Vec::new();
-    for (key, lot) in &keys {
-        let old = before.get(key).copied().unwrap_or(0);
-        let now = stock.get(key).copied().unwrap_or(0);
-        if now != old {
-            d_loc.push(key.0.as_str());
-            d_gtin.push(key.1.as_str());
-            d_lot_key.push(key.2.as_str());
-            d_lot.push(lot.as_deref());
-            d_delta.push(now - old);
-        }
-    }
-    if !d_loc.is_empty() {
-        let rows = tx.query(
-            "INSERT INTO stock AS s (site, location, gtin, lot_key, lot, qty)
-             SELECT $1, l, g, k, t, d FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-                  AS u(l, g, k, t, d)
-             ON CONFLICT (site, location, gtin, lot_key) DO UPDATE SET qty = s.qty + EXCLUDED.qty
-             RETURNING location, gtin, lot_key, qty",
-            &[&site, &d_loc, &d_gtin, &d_lot_key, &d_lot, &d_delta],
-        )?;
-        // The rows were locked above, so the result must be what the batch computed (conservation).
-        for r in &rows {
-            let key: StockKey = (r.get(0), r.get(1), r.get(2));
-            let qty: i64 = r.get(3);
-            if stock.get(&key) != Some(&qty) {
-                return Err(StoreError::Corrupt {
-                    tree: "stock",
-                    message: format!(
-                        "{site}/{}/{}/{} is {qty} after the batch, expected {:?}",
-                        key.0,
-                        key.1,
-                        key.2,
-                        stock.get(&key)
-                    ),
-                }
-                .into());
-            }
-        }
-    }
-
+    // ASN counters and discrepancies (only when there are any).
     let mut r_asn = Vec::new();
     let mut r_gtin = Vec::new();
     let mut r_lot_key = Vec::new();
@@ -1187,6 +1234,7 @@ fn apply_new(
 /// Records the office's `adjust` movement for a resolution, in the caller's transaction.
 fn record_adjustment(
     tx: &mut Transaction<'_>,
+    statements: &mut Statements,
     site: &str,
     location: &str,
     gtin: &str,
@@ -1197,7 +1245,7 @@ fn record_adjustment(
     if delta == 0 {
         return Err(StoreError::Refused("an adjustment needs a non-zero delta".into()).into());
     }
-    let seq = lock_high_water(tx, OFFICE_DEVICE)? + 1;
+    let seq = lock_high_water(tx, statements, OFFICE_DEVICE)? + 1;
     let (from, to) = if delta > 0 {
         (None, Some(location.to_string()))
     } else {
@@ -1224,11 +1272,8 @@ fn record_adjustment(
         .map_err(|e| StoreError::Refused(format!("adjustment: {e}")))?;
     check_batch(site, OFFICE_DEVICE, std::slice::from_ref(&m))?;
     let body = encode(&m)?;
-    apply_new(tx, site, OFFICE_DEVICE, &[(&m, body.as_str())])?;
-    tx.execute(
-        "UPDATE device_hw SET hw = $2 WHERE device_id = $1",
-        &[&OFFICE_DEVICE, &to_i64(seq)],
-    )?;
+    // Also moves the office's high-water mark to `seq`.
+    apply_new(tx, statements, site, OFFICE_DEVICE, &[(&m, body.as_str())])?;
     Ok(MovementRef {
         device_id: OFFICE_DEVICE.to_string(),
         seq,
@@ -1603,8 +1648,39 @@ struct Pool {
 
 #[derive(Default)]
 struct PoolState {
-    idle: Vec<Client>,
+    idle: Vec<PooledClient>,
     open: usize,
+}
+
+/// A connection and the statements prepared on it.
+struct PooledClient {
+    client: Client,
+    statements: Statements,
+}
+
+/// Statements prepared on one connection, by their SQL text: the hot paths (push, token lookup) parse and plan
+/// their SQL once per connection instead of once per call (which also costs a round trip each time).
+/// Prepared statements belong to the session, not to a transaction, so they survive rollbacks; a broken
+/// connection is dropped with its cache.
+#[derive(Default)]
+pub(crate) struct Statements {
+    prepared: HashMap<&'static str, postgres::Statement>,
+}
+
+impl Statements {
+    /// The prepared statement for `sql`, preparing it on this connection the first time.
+    fn get(
+        &mut self,
+        client: &mut impl GenericClient,
+        sql: &'static str,
+    ) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(s) = self.prepared.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = client.prepare(sql)?;
+        self.prepared.insert(sql, s.clone());
+        Ok(s)
+    }
 }
 
 impl Pool {
@@ -1616,7 +1692,7 @@ impl Pool {
         let mut state = self.lock();
         loop {
             if let Some(client) = state.idle.pop() {
-                if client.is_closed() {
+                if client.client.is_closed() {
                     state.open -= 1;
                     continue;
                 }
@@ -1631,7 +1707,10 @@ impl Pool {
                 return match self.connect() {
                     Ok(client) => Ok(Conn {
                         pool: self,
-                        client: Some(client),
+                        client: Some(PooledClient {
+                            client,
+                            statements: Statements::default(),
+                        }),
                     }),
                     Err(e) => {
                         self.lock().open -= 1;
@@ -1663,14 +1742,20 @@ impl Pool {
 /// A connection checked out of the [`Pool`]; returned (or dropped if broken) when it goes out of scope.
 struct Conn<'a> {
     pool: &'a Pool,
-    client: Option<Client>,
+    client: Option<PooledClient>,
 }
 
 impl Conn<'_> {
     fn client(&mut self) -> &mut Client {
-        self.client
+        self.parts().0
+    }
+
+    fn parts(&mut self) -> (&mut Client, &mut Statements) {
+        let c = self
+            .client
             .as_mut()
-            .expect("a checked-out connection holds a client until dropped")
+            .expect("a checked-out connection holds a client until dropped");
+        (&mut c.client, &mut c.statements)
     }
 }
 
@@ -1685,7 +1770,7 @@ impl Drop for Conn<'_> {
     fn drop(&mut self) {
         let mut state = self.pool.lock();
         match self.client.take() {
-            Some(c) if !c.is_closed() => state.idle.push(c),
+            Some(c) if !c.client.is_closed() => state.idle.push(c),
             _ => state.open -= 1,
         }
         drop(state);

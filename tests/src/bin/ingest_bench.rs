@@ -17,6 +17,8 @@
 //!    (`GET /v1/sync/pull`) until `more` is false. Items are inserted through `Store::put_items` beforehand.
 //!
 //! Every figure is the median of [`RUNS`] runs.
+//!
+//! `--backend sled` or `--backend postgres` measures only that backend (ingest and pull); the default is both.
 
 #[path = "../../../server/tests/pg/mod.rs"]
 mod pg;
@@ -495,10 +497,25 @@ fn pull(backend: Backend) -> Result<Vec<f64>> {
     Ok(times)
 }
 
+/// The backends named by `--backend sled|postgres`, else both.
+fn backends() -> Result<Vec<Backend>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => Ok(vec![Backend::Sled, Backend::Postgres]),
+        [flag, b] if flag == "--backend" => match b.as_str() {
+            "sled" => Ok(vec![Backend::Sled]),
+            "postgres" | "postgresql" => Ok(vec![Backend::Postgres]),
+            other => bail!("--backend {other:?}: expected sled or postgres"),
+        },
+        _ => bail!("usage: dockhand-ingest-bench [--backend sled|postgres]"),
+    }
+}
+
 fn main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let backends = backends()?;
     let mut rows = Vec::new();
-    for backend in [Backend::Sled, Backend::Postgres] {
+    for &backend in &backends {
         for devices in CONCURRENCY {
             let (mut ours, mut raw) = (Vec::new(), Vec::new());
             for run in 0..RUNS {
@@ -521,7 +538,7 @@ fn main() -> Result<()> {
         }
     }
     let mut pulls = Vec::new();
-    for backend in [Backend::Sled, Backend::Postgres] {
+    for &backend in &backends {
         let times = pull(backend).with_context(|| format!("{} pull", backend.name()))?;
         eprintln!(
             "{} pull of {PULL_ITEMS} changes, runs: {times:.3?} s",
