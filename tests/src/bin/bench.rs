@@ -225,7 +225,9 @@ fn server_ingest() -> Result<f64> {
     let client = dockhand_tests::client_for(&data)?;
     // Known items and location, as in a real deployment: otherwise every movement is also an unknown-item and an
     // unknown-location discrepancy, and the figure measures discrepancy writes.
-    let admin = std::fs::read_to_string(data.join("admin.token"))?.trim().to_string();
+    let admin = std::fs::read_to_string(data.join("admin.token"))?
+        .trim()
+        .to_string();
     for gtin in GTINS {
         let body = serde_json::json!({"gtin": gtin, "description": "bench item"});
         client
@@ -236,7 +238,9 @@ fn server_ingest() -> Result<f64> {
             .error_for_status()?;
     }
     client
-        .put(format!("https://127.0.0.1:{port}/v1/sites/WH1/locations/DOCK-1"))
+        .put(format!(
+            "https://127.0.0.1:{port}/v1/sites/WH1/locations/DOCK-1"
+        ))
         .bearer_auth(&admin)
         .json(&serde_json::json!({"code": "DOCK-1"}))
         .send()?
