@@ -519,9 +519,8 @@ fn pull_of_many_changes_is_fast() {
         "sled: loaded {total} items in {loaded:?}; pulled {got} changes in {pages} pages of 5000 in {pulled:?}"
     );
     assert_eq!(got as u64, total);
-    if !cfg!(debug_assertions) {
-        assert!(pulled.as_secs_f64() < 2.0, "pull took {pulled:?}");
-    }
+    // The ≤ 2 s target is measured by dockhand-ingest-bench (BENCHMARKS.md), not asserted here: a timed assertion
+    // fails on a loaded machine without anything being wrong.
 }
 
 /// A barcode receipt like the ones handhelds push (the bench binary's shape): 5 items, 97 lots, one dock.

@@ -10,7 +10,7 @@
 //! meta            "format" | "server_seq" | "change_seq" | "discrepancy_id"   -> u64 big-endian
 //! movements       device_id ++ 0x00 ++ seq (u64)                    -> Record as JSON {server_seq, site, received_at, movement}
 //! high_water      device_id                                         -> u64 (last applied seq)
-//! stock           site ++ 0x00 ++ location ++ 0x00 ++ gtin [++ 0x00 ++ lot]   -> i64 (non-zero rows only)
+//! stock           site ++ 0x00 ++ location ++ 0x00 ++ gtin          -> the item's lots there (below; non-empty only)
 //! log             first server_seq (u64)                            -> count (u64) ++ first seq (u64) ++ device_id ++ 0x00 ++ site
 //! effects         site ++ 0x00 ++ max at (16) ++ first server_seq (u64)   -> effect list (below)
 //! sites           code                                              -> Site as JSON
@@ -29,6 +29,14 @@
 //! lots, GTINs and document ids are checked by the handlers and again here), otherwise keys would be ambiguous.
 //! Texts are UTF-8, which never contains the byte 0xFF, so 0xFF marks "no lot" in `asn_received`. Stock keys sort
 //! by `(site, location, gtin, lot)` with "no lot" (three segments) before any lot.
+//!
+//! - A stock row is `(site, location, gtin, lot)`; its *stock key* is `site ++ 0x00 ++ location ++ 0x00 ++ gtin
+//!   [++ 0x00 ++ lot]` (the `effects` records and the writer's caches use it). The `stock` tree groups the rows
+//!   of one item at one location under one entry keyed by the first three segments, so a push writes one entry
+//!   per (location, item) it touches, not one per lot: sled's per-key cost (a read, then a re-insert at commit)
+//!   was most of a push's time when every movement brought a new lot. The value lists the non-zero rows in
+//!   stock-key order ("no lot" first, then lots by byte order), each as `0x00 ++ varint(zigzag(qty))` for no lot
+//!   or `0x01 ++ varint(len) ++ lot ++ varint(zigzag(qty))`; an entry whose rows are all zero is removed.
 //!
 //! - `log` is the server commit order: `server_seq` counts applied movements over all devices (1, 2, ...); the
 //!   history pages by it. One entry per run of consecutive server seqs that hold consecutive seqs of one device
@@ -85,11 +93,11 @@
 //! there. Work that was committed but not yet synced may be lost; its pushes were never acknowledged, so the
 //! agents still hold those movements in their journals and push them again (DESIGN §3.4). If sled cannot open
 //! the directory at all, [`SledStore::open`] fails and the server refuses to start rather than run empty.
-//! `meta.format` is 3. Older formats are refused with a message naming the format, never read: format 2 kept one
-//! `log` entry per movement and one `effects` entry per effect (keyed by stock key and time); a database holding
-//! movements but no format mark was written before the movement log existed (format 1, movements stored without
-//! site or server seq). There is no converter (no deployed data needs one): re-create the directory and let the
-//! agents push again, or run the older server.
+//! `meta.format` is 4. Older formats are refused with a message naming the format, never read: format 3 kept one
+//! `stock` entry per lot (value: the quantity); format 2 also kept one `log` entry per movement and one `effects`
+//! entry per effect (keyed by stock key and time); a database holding movements but no format mark was written
+//! before the movement log existed (format 1, movements stored without site or server seq). There is no converter
+//! (no deployed data needs one): re-create the directory and let the agents push again, or run the older server.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -120,7 +128,7 @@ use crate::reconcile::{self, Document, Draft, Facts};
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The on-disk format this code writes (see "Recovery" in the module docs).
-const FORMAT: u64 = 3;
+const FORMAT: u64 = 4;
 
 /// The trees, in the order of [`TREE_NAMES`]; `T::X as usize` indexes both.
 #[derive(Debug, Clone, Copy)]
@@ -237,7 +245,8 @@ impl SledStore {
                 let message = if found < FORMAT {
                     format!(
                         "{} holds database format {found}, written by an older Dockhand server; this one reads \
-                         only format {FORMAT} (movement log and stock effects per batch) and cannot convert it: \
+                         only format {FORMAT} (movement log and stock effects per batch, stock grouped by item and \
+                         location) and cannot convert it: \
                          re-create it and let the agents push again, or run the older server",
                         dir.display()
                     )
@@ -443,13 +452,6 @@ impl Tx<'_> {
         }
     }
 
-    fn i64(&self, t: T, key: &[u8]) -> TxResult<i64> {
-        match self.t(t).get(key)? {
-            Some(v) => decode_i64(t, &v).map_err(abort),
-            None => Ok(0),
-        }
-    }
-
     fn json<V: DeserializeOwned>(&self, t: T, key: &[u8]) -> TxResult<Option<V>> {
         match self.t(t).get(key)? {
             Some(v) => from_json(t, &v).map(Some).map_err(abort),
@@ -477,6 +479,9 @@ struct Writer {
     /// Stock rows touched in this transaction: key -> (quantity now, quantity committed before), read through on
     /// first use; the changed ones are written by [`Writer::finish`].
     stock: HashMap<Vec<u8>, (i64, i64)>,
+    /// The `stock` entries read so far (key: the stock key's first three segments) -> the stock keys of their
+    /// rows in `stock` (all rows of the entry are read at once, plus those this transaction added).
+    groups: HashMap<Vec<u8>, Vec<Vec<u8>>>,
     /// Whether an item (by GTIN) exists (master data does not change during a push).
     items: HashMap<Vec<u8>, bool>,
     /// Whether a location (by `locations` key) exists.
@@ -520,6 +525,7 @@ impl Writer {
             start: (server_seq, change_seq, discrepancy_id),
             pending: Vec::new(),
             stock: HashMap::new(),
+            groups: HashMap::new(),
             items: HashMap::new(),
             locations: HashMap::new(),
             scratch: Vec::new(),
@@ -533,9 +539,27 @@ impl Writer {
         if let Some((qty, _)) = self.stock.get(key) {
             return Ok(*qty);
         }
-        let qty = tx.i64(T::Stock, key)?;
-        self.stock.insert(key.to_vec(), (qty, qty));
-        Ok(qty)
+        let (group, _) = split_stock_key(key);
+        if !self.groups.contains_key(group) {
+            let mut keys = Vec::new();
+            if let Some(value) = tx.t(T::Stock).get(group)? {
+                let stock = &mut self.stock;
+                decode_stock(group, &value, |key, qty| {
+                    stock.insert(key.clone(), (qty, qty));
+                    keys.push(key);
+                })
+                .map_err(abort)?;
+            }
+            self.groups.insert(group.to_vec(), keys);
+        }
+        if let Some((qty, _)) = self.stock.get(key) {
+            return Ok(*qty);
+        }
+        self.stock.insert(key.to_vec(), (0, 0));
+        if let Some(keys) = self.groups.get_mut(group) {
+            keys.push(key.to_vec());
+        }
+        Ok(0)
     }
 
     /// Whether the item exists (cached for the transaction).
@@ -567,15 +591,19 @@ impl Writer {
 
     /// Writes what the transaction accumulated (stock, log runs, effect records) and the counters.
     fn finish(&self, tx: &Tx<'_>) -> TxResult<()> {
-        for (key, (qty, before)) in &self.stock {
-            if qty == before {
+        for (group, keys) in &self.groups {
+            let row = |key: &Vec<u8>| self.stock.get(key).copied().unwrap_or((0, 0));
+            if keys.iter().all(|key| row(key).0 == row(key).1) {
                 continue;
             }
-            if *qty == 0 {
-                tx.t(T::Stock).remove(key.as_slice())?;
-            } else {
-                tx.t(T::Stock).insert(key.as_slice(), &qty.to_be_bytes())?;
-            }
+            let rows: Vec<(&[u8], i64)> = keys
+                .iter()
+                .map(|key| (key.as_slice(), row(key).0))
+                .collect();
+            match encode_stock(rows) {
+                Some(value) => tx.t(T::Stock).insert(group.as_slice(), value)?,
+                None => tx.t(T::Stock).remove(group.as_slice())?,
+            };
         }
         for run in &self.log {
             tx.t(T::Log)
@@ -946,10 +974,14 @@ impl Store for SledStore {
     fn stock(&self, filter: &StockFilter) -> Result<Vec<StockRow>, StoreError> {
         let mut rows = Vec::new();
         for entry in self.tree(T::Stock).scan_prefix(scope_prefix(filter)) {
-            let (key, value) = entry?;
-            let row = stock_row(&key, decode_i64(T::Stock, &value)?)?;
-            if row.qty != 0 && stock_matches(filter, &row) {
-                rows.push(row);
+            let (group, value) = entry?;
+            let mut found = Vec::new();
+            decode_stock(&group, &value, |key, qty| found.push((key, qty)))?;
+            for (key, qty) in found {
+                let row = stock_row(&key, qty)?;
+                if row.qty != 0 && stock_matches(filter, &row) {
+                    rows.push(row);
+                }
             }
         }
         Ok(rows)
@@ -978,8 +1010,10 @@ impl Store for SledStore {
         {
             let _guard = self.writer();
             for entry in self.tree(T::Stock).scan_prefix(&prefix) {
-                let (key, value) = entry?;
-                sums.insert(key.to_vec(), i128::from(decode_i64(T::Stock, &value)?));
+                let (group, value) = entry?;
+                decode_stock(&group, &value, |key, qty| {
+                    sums.insert(key, i128::from(qty));
+                })?;
             }
             let mut key = Vec::new();
             self.effects_after(filter.site.as_deref(), limit, |site, suffix, at, delta| {
@@ -1725,6 +1759,76 @@ fn received_key(asn: &str, gtin: &str, lot: Option<Option<&str>>) -> Vec<u8> {
     key
 }
 
+/// A stock key split into its `stock` entry key (site, location, gtin) and its lot (`None`: no lot).
+fn split_stock_key(key: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match key.iter().enumerate().filter(|(_, b)| **b == 0).nth(2) {
+        Some((i, _)) => (&key[..i], Some(&key[i + 1..])),
+        None => (key, None),
+    }
+}
+
+/// The value of a `stock` entry holding `rows` (stock keys of that entry and their quantities, any order; zero
+/// rows are left out); `None` when every row is zero (the entry is removed). See the module docs.
+fn encode_stock(mut rows: Vec<(&[u8], i64)>) -> Option<Vec<u8>> {
+    rows.retain(|(_, qty)| *qty != 0);
+    if rows.is_empty() {
+        return None;
+    }
+    rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut value = Vec::with_capacity(rows.len() * 12);
+    for (key, qty) in rows {
+        match split_stock_key(key).1 {
+            None => value.push(0),
+            Some(lot) => {
+                value.push(1);
+                put_varint(&mut value, lot.len() as u128);
+                value.extend_from_slice(lot);
+            }
+        }
+        put_varint(&mut value, u128::from(zigzag(qty)));
+    }
+    Some(value)
+}
+
+/// Calls `f(stock key, qty)` for every row of the `stock` entry `group` (site, location, gtin), in key order.
+fn decode_stock(
+    group: &[u8],
+    value: &[u8],
+    mut f: impl FnMut(Vec<u8>, i64),
+) -> Result<(), StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt {
+        tree: T::Stock.name(),
+        message: format!("entry {}: {what}", describe_key(group)),
+    };
+    let mut rest = value;
+    while let Some((&tag, tail)) = rest.split_first() {
+        rest = tail;
+        let mut key = Vec::with_capacity(group.len() + 16);
+        key.extend_from_slice(group);
+        match tag {
+            0 => {}
+            1 => {
+                let len = take_varint(&mut rest)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| corrupt("bad lot length"))?;
+                if rest.len() < len {
+                    return Err(corrupt("truncated lot"));
+                }
+                let (lot, tail) = rest.split_at(len);
+                rest = tail;
+                key.push(0);
+                key.extend_from_slice(lot);
+            }
+            _ => return Err(corrupt("bad row tag")),
+        }
+        let qty = take_varint(&mut rest)
+            .and_then(|z| u64::try_from(z).ok())
+            .ok_or_else(|| corrupt("bad quantity"))?;
+        f(key, unzigzag(qty));
+    }
+    Ok(())
+}
+
 fn stock_row(key: &[u8], qty: i64) -> Result<StockRow, StoreError> {
     let corrupt = |message: String| StoreError::Corrupt {
         tree: T::Stock.name(),
@@ -1781,6 +1885,36 @@ fn decode_u64(t: T, v: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(bytes))
 }
 
-fn decode_i64(t: T, v: &[u8]) -> Result<i64, StoreError> {
-    decode_u64(t, v).map(|u| u as i64)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stock_entries_round_trip_in_key_order_without_zero_rows() {
+        let group = stock_key("WH1", "DOCK-1", "09506000134352", None);
+        let lot_b = stock_key("WH1", "DOCK-1", "09506000134352", Some("L2"));
+        let lot_a = stock_key("WH1", "DOCK-1", "09506000134352", Some("L10"));
+        let zero = stock_key("WH1", "DOCK-1", "09506000134352", Some("L3"));
+        assert_eq!(split_stock_key(&group), (group.as_slice(), None));
+        assert_eq!(
+            split_stock_key(&lot_b),
+            (group.as_slice(), Some(b"L2".as_slice()))
+        );
+        let value = encode_stock(vec![
+            (&lot_b, -7),
+            (&zero, 0),
+            (&group, 3),
+            (&lot_a, i64::MAX),
+        ])
+        .expect("non-zero rows");
+        let mut rows = Vec::new();
+        decode_stock(&group, &value, |key, qty| rows.push((key, qty))).unwrap();
+        assert_eq!(
+            rows,
+            vec![(group.clone(), 3), (lot_a, i64::MAX), (lot_b, -7)]
+        );
+        assert_eq!(encode_stock(vec![(&group, 0), (&zero, 0)]), None);
+        assert!(decode_stock(&group, &[1, 5, b'L'], |_, _| {}).is_err());
+        assert!(decode_stock(&group, &[2, 0], |_, _| {}).is_err());
+    }
 }
