@@ -424,3 +424,43 @@ pub trait Store: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<Option<Discrepancy>, StoreError>;
 }
+
+/// Re-checks the batch rules every backend's transaction relies on (the handler has already named the field for the
+/// client): one device, seqs from 1, contiguous and within SQL's bigint, quantities within bigint, no NUL in key
+/// texts (PostgreSQL text cannot hold NUL; sled keys are NUL-separated). Shared so both backends refuse the same
+/// batches.
+pub(crate) fn check_batch(
+    site: &str,
+    device_id: &str,
+    movements: &[Movement],
+) -> Result<(), StoreError> {
+    let bad = |msg: String| Err(StoreError::InvalidBatch(msg));
+    if device_id.is_empty() || device_id.contains('\0') || site.is_empty() || site.contains('\0') {
+        return bad("device id and site must be non-empty and free of NUL".into());
+    }
+    for (i, m) in movements.iter().enumerate() {
+        if m.device_id != device_id {
+            return bad(format!("movements[{i}] belongs to {:?}", m.device_id));
+        }
+        if m.seq == 0 || i64::try_from(m.seq).is_err() {
+            return bad(format!("movements[{i}].seq is out of range"));
+        }
+        if i > 0 && m.seq != movements[i - 1].seq.wrapping_add(1) {
+            return bad(format!("movements[{i}].seq is not contiguous"));
+        }
+        if i64::try_from(m.qty).is_err() {
+            return bad(format!("movements[{i}].qty is out of range"));
+        }
+        let texts = [
+            Some(m.gtin.as_str()),
+            m.lot.as_deref(),
+            m.from_location.as_deref(),
+            m.to_location.as_deref(),
+            m.reference.as_deref(),
+        ];
+        if texts.into_iter().flatten().any(|t| t.contains('\0')) {
+            return bad(format!("movements[{i}] has a NUL byte in a key field"));
+        }
+    }
+    Ok(())
+}

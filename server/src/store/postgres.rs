@@ -93,9 +93,9 @@ use time::OffsetDateTime;
 
 use crate::reconcile::{self, Document, Draft, Facts};
 use crate::store::{
-    Comment, Discrepancy, DiscrepancyFilter, DiscrepancyStatus, MovementFilter, MovementPage,
-    MovementRef, PushOutcome, Resolution, Site, StockFilter, StockRow, Store, StoreError,
-    StoredMovement, OFFICE_DEVICE,
+    check_batch, Comment, Discrepancy, DiscrepancyFilter, DiscrepancyStatus, MovementFilter,
+    MovementPage, MovementRef, PushOutcome, Resolution, Site, StockFilter, StockRow, Store,
+    StoreError, StoredMovement, OFFICE_DEVICE,
 };
 
 /// Migration files, in order. A database that has a version this binary does not know is refused.
@@ -1522,40 +1522,6 @@ fn append_changes(
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
-
-/// Re-checks the batch rules the transaction relies on (the handler has already named the field for the client).
-fn check_batch(site: &str, device_id: &str, movements: &[Movement]) -> Result<(), StoreError> {
-    let bad = |msg: String| Err(StoreError::InvalidBatch(msg));
-    // PostgreSQL text cannot hold NUL.
-    if device_id.is_empty() || device_id.contains('\0') || site.is_empty() || site.contains('\0') {
-        return bad("device id and site must be non-empty and free of NUL".into());
-    }
-    for (i, m) in movements.iter().enumerate() {
-        if m.device_id != device_id {
-            return bad(format!("movements[{i}] belongs to {:?}", m.device_id));
-        }
-        if m.seq == 0 || i64::try_from(m.seq).is_err() {
-            return bad(format!("movements[{i}].seq is out of range"));
-        }
-        if i > 0 && m.seq != movements[i - 1].seq.wrapping_add(1) {
-            return bad(format!("movements[{i}].seq is not contiguous"));
-        }
-        if i64::try_from(m.qty).is_err() {
-            return bad(format!("movements[{i}].qty is out of range"));
-        }
-        let texts = [
-            Some(m.gtin.as_str()),
-            m.lot.as_deref(),
-            m.from_location.as_deref(),
-            m.to_location.as_deref(),
-            m.reference.as_deref(),
-        ];
-        if texts.into_iter().flatten().any(|t| t.contains('\0')) {
-            return bad(format!("movements[{i}] has a NUL byte in a key field"));
-        }
-    }
-    Ok(())
-}
 
 /// The stock and ASN-counter key for a lot: "no lot" sorts first and differs from an empty lot.
 fn lot_key(lot: Option<&str>) -> String {

@@ -117,9 +117,9 @@ use sled::{Db, Tree};
 use time::OffsetDateTime;
 
 use super::{
-    Comment, Discrepancy, DiscrepancyFilter, DiscrepancyStatus, MovementFilter, MovementPage,
-    MovementRef, PushOutcome, Resolution, Site, StockFilter, StockRow, Store, StoreError,
-    StoredMovement, OFFICE_DEVICE,
+    check_batch, Comment, Discrepancy, DiscrepancyFilter, DiscrepancyStatus, MovementFilter,
+    MovementPage, MovementRef, PushOutcome, Resolution, Site, StockFilter, StockRow, Store,
+    StoreError, StoredMovement, OFFICE_DEVICE,
 };
 use crate::reconcile::{self, Document, Draft, Facts};
 
@@ -891,6 +891,11 @@ impl Store for SledStore {
         device_id: &str,
         movements: &[Movement],
     ) -> Result<PushOutcome, StoreError> {
+        if device_id == OFFICE_DEVICE {
+            return Err(StoreError::InvalidBatch(format!(
+                "{OFFICE_DEVICE} is the server's own pseudo-device; it cannot push"
+            )));
+        }
         check_batch(site, device_id, movements)?;
         let hw_key = device_id.as_bytes();
         let now = OffsetDateTime::now_utc();
@@ -1466,40 +1471,6 @@ fn office_adjustment(
         return Err(refuse("adjustment: NUL byte in a key field".into()));
     }
     Ok(m)
-}
-
-/// Re-checks the batch rules the transaction relies on (the handler has already named the field for the client).
-fn check_batch(site: &str, device_id: &str, movements: &[Movement]) -> Result<(), StoreError> {
-    let bad = |msg: String| Err(StoreError::InvalidBatch(msg));
-    if device_id.is_empty() || device_id.contains('\0') || site.is_empty() || site.contains('\0') {
-        return bad("device id and site must be non-empty and free of NUL".into());
-    }
-    if device_id == OFFICE_DEVICE {
-        return bad(format!(
-            "{OFFICE_DEVICE} is the server's own pseudo-device; it cannot push"
-        ));
-    }
-    for (i, m) in movements.iter().enumerate() {
-        if m.device_id != device_id {
-            return bad(format!("movements[{i}] belongs to {:?}", m.device_id));
-        }
-        if m.seq == 0 {
-            return bad(format!("movements[{i}].seq is 0"));
-        }
-        if i > 0 && m.seq != movements[i - 1].seq.wrapping_add(1) {
-            return bad(format!("movements[{i}].seq is not contiguous"));
-        }
-        let texts = [
-            Some(m.gtin.as_str()),
-            m.lot.as_deref(),
-            m.from_location.as_deref(),
-            m.to_location.as_deref(),
-        ];
-        if texts.into_iter().flatten().any(|t| t.contains('\0')) {
-            return bad(format!("movements[{i}] has a NUL byte in a key field"));
-        }
-    }
-    Ok(())
 }
 
 /// Refuses key texts that would make keys ambiguous.
