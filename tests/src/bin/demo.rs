@@ -50,7 +50,8 @@ fn main() -> Result<()> {
     })
     .context("server did not start")?;
 
-    println!("2. enrolling handheld hh-01 at site WH1");
+    println!("2. the office registers site WH1, three items and four locations (office API), and enrolls handheld hh-01");
+    office_setup(&server_data, port)?;
     let token = dockhand_server::enroll(
         &dockhand_server::devices_dir(&server_data),
         "hh-01",
@@ -132,6 +133,21 @@ fn main() -> Result<()> {
         .send()?
         .error_for_status()?
         .json()?;
+    let open: serde_json::Value = client
+        .get(format!(
+            "https://127.0.0.1:{port}/v1/discrepancies?site=WH1&status=open"
+        ))
+        .bearer_auth(&admin)
+        .send()?
+        .error_for_status()?
+        .json()?;
+    let open = open
+        .as_array()
+        .or_else(|| open["discrepancies"].as_array())
+        .map_or(0, Vec::len);
+    println!(
+        "\nOpen discrepancies for the office (GET /v1/discrepancies?site=WH1&status=open): {open}"
+    );
     println!("\nStock at the server (GET /v1/stock?site=WH1):");
     println!(
         "   {:<12} {:<16} {:<8} {:>5}",
@@ -152,6 +168,46 @@ fn main() -> Result<()> {
     let _ = stop_server.send(());
     rt.block_on(server)??;
     where_next(&root, &server_data, &config, port);
+    Ok(())
+}
+
+/// Master data through the office API, as the central office would load it (so no movement is flagged as an unknown
+/// item or location).
+fn office_setup(server_data: &Path, port: u16) -> Result<()> {
+    let client = dockhand_tests::client_for(server_data)?;
+    let admin = std::fs::read_to_string(server_data.join("admin.token"))?
+        .trim()
+        .to_string();
+    let base = format!("https://127.0.0.1:{port}/v1");
+    let put = |path: String, body: serde_json::Value| -> Result<()> {
+        client
+            .put(format!("{base}{path}"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()?
+            .error_for_status()?;
+        Ok(())
+    };
+    put(
+        "/sites/WH1".into(),
+        serde_json::json!({"code": "WH1", "name": "Demo warehouse"}),
+    )?;
+    for (gtin, description) in [
+        (GTINS[0], "Widget"),
+        (GTINS[1], "Gadget"),
+        (GTINS[2], "Sprocket"),
+    ] {
+        put(
+            format!("/items/{gtin}"),
+            serde_json::json!({"gtin": gtin, "description": description, "lot_tracked": true}),
+        )?;
+    }
+    for code in ["DOCK-1", "A-01-02", "B-04-01", "C-02-03"] {
+        put(
+            format!("/sites/WH1/locations/{code}"),
+            serde_json::json!({"code": code}),
+        )?;
+    }
     Ok(())
 }
 
