@@ -86,6 +86,9 @@ pub struct StatusFile {
     pub fatal: Option<String>,
 }
 
+/// Changes per pull page (the server's default page size).
+const PULL_LIMIT: usize = 1000;
+
 /// File name of the status file inside `data_dir`.
 pub const STATUS_FILE: &str = "status.json";
 
@@ -170,6 +173,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
 
     let sync_status = Arc::new(Mutex::new(SyncStatus {
         acked_through: rec.acked,
+        pull_cursor: view.pull_cursor()?,
+        master: view.master_counts(),
         ..SyncStatus::default()
     }));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -192,6 +197,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             interval: Duration::from_millis(server.sync_interval_ms),
             max_backoff: Duration::from_millis(server.max_backoff_ms),
             batch_size: server.batch_size,
+            pull_limit: PULL_LIMIT,
         };
         let mut stop = stop_rx.clone();
         tasks.push(tokio::spawn(sync::run(
@@ -199,6 +205,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             settings,
             backlog.clone(),
             writer.clone(),
+            view.clone(),
             new_data.clone(),
             sync_status.clone(),
             async move {

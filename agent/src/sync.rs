@@ -7,15 +7,25 @@
 //!   wakes the task at once, so a link coming back drains the backlog without waiting for the next tick.
 //! - Nothing is ever dropped because of an error: a conflict or a rejected batch is logged loudly, shown in the status
 //!   file, and retried with backoff until a person fixes it.
+//!
+//! Pull (master data and tasks, `GET /v1/sync/pull`):
+//! - Push goes first in every round; a pull runs after it whenever a pull is due (at start, then once per
+//!   `interval` after a successful pull, or after the pull backoff following a failure), so office changes reach
+//!   the device within one interval and a failing pull never delays a push.
+//! - Pages are requested until `more` is false; each page is applied to sled together with its cursor in one
+//!   transaction ([`LocalView::apply_changes`]) before the next page is requested. The data is rebuildable from the
+//!   server (cursor 0 is a snapshot), so sled's own flushing is durable enough.
+//! - Pull errors (same mapping as push) back off with their own [`Backoff`], independent of the push backoff.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dockhand_protocol::sync::{ErrorBody, PushRequest, PushResponse};
+use dockhand_protocol::sync::{ErrorBody, PullResponse, PushRequest, PushResponse};
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use crate::view::{LocalView, MasterCounts};
 use crate::writer::{Backlog, Writer};
 
 /// Capped exponential backoff with jitter; pure, so tests can step it.
@@ -56,7 +66,7 @@ impl Backoff {
     }
 }
 
-/// Why a push failed.
+/// Why a push or a pull failed (a pull never yields [`PushError::Gap`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PushError {
     /// Network error, timeout, 5xx, 429: try again later.
@@ -85,12 +95,20 @@ pub trait Transport: Send + Sync + 'static {
         &self,
         req: &PushRequest,
     ) -> impl Future<Output = Result<PushResponse, PushError>> + Send;
+
+    /// Fetches one page of the pull feed after `cursor`.
+    fn pull(
+        &self,
+        cursor: u64,
+        limit: usize,
+    ) -> impl Future<Output = Result<PullResponse, PushError>> + Send;
 }
 
 /// HTTPS transport (reqwest over rustls, trusting the server's CA file).
 pub struct HttpTransport {
     client: reqwest::Client,
     url: String,
+    pull_url: String,
     token: String,
 }
 
@@ -114,6 +132,7 @@ impl HttpTransport {
         Ok(HttpTransport {
             client,
             url: format!("{}/v1/sync/push", base_url.trim_end_matches('/')),
+            pull_url: format!("{}/v1/sync/pull", base_url.trim_end_matches('/')),
             token: token.trim().to_string(),
         })
     }
@@ -164,6 +183,42 @@ impl Transport for HttpTransport {
             ),
         })
     }
+
+    async fn pull(&self, cursor: u64, limit: usize) -> Result<PullResponse, PushError> {
+        let resp = self
+            .client
+            .get(format!("{}?cursor={cursor}&limit={limit}", self.pull_url))
+            .bearer_auth(&self.token)
+            .header(
+                "X-Dockhand-Protocol",
+                dockhand_protocol::sync::PROTOCOL_VERSION.to_string(),
+            )
+            .send()
+            .await
+            .map_err(|e| PushError::Unavailable(error_chain(&e)))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| PushError::Unavailable(error_chain(&e)))?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| PushError::Refused {
+                status: status.as_u16(),
+                message: format!("unreadable pull page: {e}"),
+            });
+        }
+        if status.is_server_error() || status.as_u16() == 429 {
+            return Err(PushError::Unavailable(format!("HTTP {status}")));
+        }
+        let err: Option<ErrorBody> = serde_json::from_slice(&body).ok();
+        Err(PushError::Refused {
+            status: status.as_u16(),
+            message: err.map_or_else(
+                || String::from_utf8_lossy(&body).chars().take(200).collect(),
+                |e| e.error.message,
+            ),
+        })
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -190,6 +245,16 @@ pub struct SyncStatus {
     pub failures: u32,
     /// The server's acknowledged high-water mark.
     pub acked_through: u64,
+    /// The pull cursor of the last applied page.
+    pub pull_cursor: u64,
+    /// RFC 3339 time of the last successful pull (all pages until `more` was false).
+    pub last_pull_success: Option<String>,
+    /// `ok` or the error of the last pull.
+    pub last_pull: Option<String>,
+    /// Pull failures in a row.
+    pub pull_failures: u32,
+    /// Master data and tasks held on the device.
+    pub master: MasterCounts,
 }
 
 /// Settings of the sync loop.
@@ -203,6 +268,8 @@ pub struct SyncSettings {
     pub max_backoff: Duration,
     /// Movements per request.
     pub batch_size: usize,
+    /// Changes per pull page.
+    pub pull_limit: usize,
 }
 
 fn now_text() -> Option<String> {
@@ -211,19 +278,74 @@ fn now_text() -> Option<String> {
         .ok()
 }
 
+/// Pulls pages from `view`'s cursor until `more` is false, applying each before asking for the next.
+/// Returns the final cursor; `status` is updated after every page.
+async fn pull_all<T: Transport>(
+    transport: &T,
+    view: &LocalView,
+    limit: usize,
+    status: &Mutex<SyncStatus>,
+) -> Result<u64, String> {
+    let mut cursor = {
+        let v = view.clone();
+        tokio::task::spawn_blocking(move || v.pull_cursor())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?
+    };
+    loop {
+        let page = transport
+            .pull(cursor, limit.max(1))
+            .await
+            .map_err(|e| e.to_string())?;
+        if page.more && page.cursor <= cursor {
+            return Err(format!(
+                "server sent more=true without advancing the cursor past {cursor}"
+            ));
+        }
+        let (v, n, next) = (view.clone(), page.changes.len(), page.cursor);
+        let counts = tokio::task::spawn_blocking(move || {
+            v.apply_changes(&page.changes, next)?;
+            Ok::<_, crate::view::ViewError>(v.master_counts())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        tracing::debug!(
+            from = cursor,
+            to = next,
+            changes = n,
+            more = page.more,
+            "pulled"
+        );
+        cursor = next;
+        if let Ok(mut s) = status.lock() {
+            s.pull_cursor = cursor;
+            s.master = counts;
+        }
+        if !page.more {
+            return Ok(cursor);
+        }
+    }
+}
+
 /// Runs the sync loop until `shutdown` resolves.
+#[allow(clippy::too_many_arguments)]
 pub async fn run<T: Transport>(
     transport: T,
     settings: SyncSettings,
     backlog: Backlog,
     writer: Writer,
+    view: LocalView,
     new_data: Arc<Notify>,
     status: Arc<Mutex<SyncStatus>>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
     let mut backoff = Backoff::new(Duration::from_millis(100), settings.max_backoff);
+    let mut pull_backoff = Backoff::new(Duration::from_millis(100), settings.max_backoff);
     let mut delay = Duration::ZERO;
+    let mut next_pull = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
@@ -233,80 +355,405 @@ pub async fn run<T: Transport>(
             }
             _ = tokio::time::sleep(delay) => {}
         }
-        let (batch, pending): (Vec<_>, usize) = match backlog.lock() {
-            Ok(b) => (
-                b.iter().take(settings.batch_size).cloned().collect(),
-                b.len(),
-            ),
-            Err(_) => return,
+        // Push first; as before, an attempt in flight is finished, not cut off, at shutdown.
+        let Some(push_delay) = push_round(
+            &transport,
+            &settings,
+            &backlog,
+            &writer,
+            &mut backoff,
+            &status,
+        )
+        .await
+        else {
+            return;
         };
-        let Some(first) = batch.first().map(|m| m.seq) else {
-            delay = settings.interval;
-            continue;
-        };
-        let last = batch.last().map_or(first, |m| m.seq);
-        let req = PushRequest {
-            device_id: settings.device_id.clone(),
-            movements: batch,
-            backlog: Some(pending as u64),
-        };
-        let result = transport.push(&req).await;
-        let mut st = status.lock().map(|s| s.clone()).unwrap_or_default();
-        st.last_attempt = now_text();
-        let ack = match result {
-            Ok(resp) => Ok(resp.acked_through),
-            // The server already holds everything before `expected_seq`.
-            Err(PushError::Gap { expected_seq }) if expected_seq > first => Ok(expected_seq - 1),
-            Err(PushError::Gap { expected_seq }) => Err(format!(
-                "server is missing movements {expected_seq}..{} that this device no longer holds; \
-                 restore the server or contact support",
-                first - 1
-            )),
-            Err(e) => Err(e.to_string()),
-        };
-        match ack {
-            Ok(hw) => {
-                if let Err(e) = writer.ack(hw).await {
-                    tracing::error!(error = %e, "cannot persist acknowledgement; stopping sync");
-                    return;
+        if tokio::time::Instant::now() >= next_pull {
+            let result = tokio::select! {
+                _ = &mut shutdown => return,
+                r = pull_all(&transport, &view, settings.pull_limit, &status) => r,
+            };
+            let mut st = status.lock().map(|s| s.clone()).unwrap_or_default();
+            match result {
+                Ok(cursor) => {
+                    pull_backoff.reset();
+                    st.last_pull_success = now_text();
+                    st.last_pull = Some("ok".into());
+                    st.pull_failures = 0;
+                    st.pull_cursor = cursor;
+                    next_pull = tokio::time::Instant::now() + settings.interval;
                 }
-                if let Ok(mut b) = backlog.lock() {
-                    while b.front().is_some_and(|m| m.seq <= hw) {
-                        b.pop_front();
+                Err(e) => {
+                    let d = pull_backoff.next_delay(rand::random::<f64>());
+                    st.pull_failures = pull_backoff.attempts();
+                    st.last_pull = Some(e.clone());
+                    if pull_backoff.attempts() == 1 || pull_backoff.attempts().is_multiple_of(10) {
+                        tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64,
+                            failures = pull_backoff.attempts(), "pull failed; master data is kept and retried");
                     }
-                }
-                tracing::debug!(first, last, acked_through = hw, "pushed");
-                backoff.reset();
-                st.last_success = st.last_attempt.clone();
-                st.last_result = Some("ok".into());
-                st.failures = 0;
-                st.acked_through = hw;
-                let more = backlog.lock().map(|b| !b.is_empty()).unwrap_or(false);
-                delay = if more {
-                    Duration::ZERO
-                } else {
-                    settings.interval
-                };
-            }
-            Err(e) => {
-                delay = backoff.next_delay(rand::random::<f64>());
-                st.failures = backoff.attempts();
-                st.last_result = Some(e.clone());
-                if backoff.attempts() == 1 || backoff.attempts().is_multiple_of(10) {
-                    tracing::warn!(error = %e, backlog_from = first, retry_in_ms = delay.as_millis() as u64,
-                        failures = backoff.attempts(), "sync failed; movements are kept and retried");
+                    next_pull = tokio::time::Instant::now() + d;
                 }
             }
+            if let Ok(mut s) = status.lock() {
+                *s = st;
+            }
         }
-        if let Ok(mut s) = status.lock() {
-            *s = st;
-        }
+        delay = push_delay.min(next_pull.saturating_duration_since(tokio::time::Instant::now()));
     }
+}
+
+/// One push attempt of the oldest batch; returns the delay before the next round, or `None` to stop syncing.
+async fn push_round<T: Transport>(
+    transport: &T,
+    settings: &SyncSettings,
+    backlog: &Backlog,
+    writer: &Writer,
+    backoff: &mut Backoff,
+    status: &Mutex<SyncStatus>,
+) -> Option<Duration> {
+    let (batch, pending): (Vec<_>, usize) = match backlog.lock() {
+        Ok(b) => (
+            b.iter().take(settings.batch_size).cloned().collect(),
+            b.len(),
+        ),
+        Err(_) => return None,
+    };
+    let Some(first) = batch.first().map(|m| m.seq) else {
+        return Some(settings.interval);
+    };
+    let last = batch.last().map_or(first, |m| m.seq);
+    let req = PushRequest {
+        device_id: settings.device_id.clone(),
+        movements: batch,
+        backlog: Some(pending as u64),
+    };
+    let result = transport.push(&req).await;
+    let mut st = status.lock().map(|s| s.clone()).unwrap_or_default();
+    st.last_attempt = now_text();
+    let ack = match result {
+        Ok(resp) => Ok(resp.acked_through),
+        // The server already holds everything before `expected_seq`.
+        Err(PushError::Gap { expected_seq }) if expected_seq > first => Ok(expected_seq - 1),
+        Err(PushError::Gap { expected_seq }) => Err(format!(
+            "server is missing movements {expected_seq}..{} that this device no longer holds; \
+             restore the server or contact support",
+            first - 1
+        )),
+        Err(e) => Err(e.to_string()),
+    };
+    let delay = match ack {
+        Ok(hw) => {
+            if let Err(e) = writer.ack(hw).await {
+                tracing::error!(error = %e, "cannot persist acknowledgement; stopping sync");
+                return None;
+            }
+            if let Ok(mut b) = backlog.lock() {
+                while b.front().is_some_and(|m| m.seq <= hw) {
+                    b.pop_front();
+                }
+            }
+            tracing::debug!(first, last, acked_through = hw, "pushed");
+            backoff.reset();
+            st.last_success = st.last_attempt.clone();
+            st.last_result = Some("ok".into());
+            st.failures = 0;
+            st.acked_through = hw;
+            let more = backlog.lock().map(|b| !b.is_empty()).unwrap_or(false);
+            if more {
+                Duration::ZERO
+            } else {
+                settings.interval
+            }
+        }
+        Err(e) => {
+            let delay = backoff.next_delay(rand::random::<f64>());
+            st.failures = backoff.attempts();
+            st.last_result = Some(e.clone());
+            if backoff.attempts() == 1 || backoff.attempts().is_multiple_of(10) {
+                tracing::warn!(error = %e, backlog_from = first, retry_in_ms = delay.as_millis() as u64,
+                    failures = backoff.attempts(), "sync failed; movements are kept and retried");
+            }
+            delay
+        }
+    };
+    // Only the push fields: the pull fields belong to the pull step.
+    if let Ok(mut s) = status.lock() {
+        s.last_attempt = st.last_attempt;
+        s.last_success = st.last_success;
+        s.last_result = st.last_result;
+        s.failures = st.failures;
+        s.acked_through = st.acked_through;
+    }
+    Some(delay)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::{Journal, Record};
+    use crate::writer::WriterStats;
+    use dockhand_protocol::sync::{Change, Item, Movement, MovementKind, MovementSource};
+    use std::collections::VecDeque;
+
+    /// Scripted pulls (served in order, then empty pages at the last cursor); pushes ack everything unless
+    /// `push_down`.
+    #[derive(Default)]
+    struct Fake {
+        pulls: Mutex<VecDeque<Result<PullResponse, PushError>>>,
+        pull_calls: Mutex<Vec<u64>>,
+        pushed: Mutex<Vec<u64>>,
+        push_down: bool,
+    }
+
+    impl Transport for Arc<Fake> {
+        async fn push(&self, req: &PushRequest) -> Result<PushResponse, PushError> {
+            if self.push_down {
+                return Err(PushError::Unavailable("down".into()));
+            }
+            let hw = req.movements.last().map_or(0, |m| m.seq);
+            self.pushed.lock().unwrap().push(hw);
+            Ok(PushResponse { acked_through: hw })
+        }
+
+        async fn pull(&self, cursor: u64, _limit: usize) -> Result<PullResponse, PushError> {
+            self.pull_calls.lock().unwrap().push(cursor);
+            self.pulls
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Ok(PullResponse {
+                    cursor,
+                    more: false,
+                    changes: vec![],
+                }))
+        }
+    }
+
+    fn item(gtin: &str) -> Change {
+        Change::Item(Item {
+            gtin: gtin.into(),
+            description: "x".into(),
+            unit: "EA".into(),
+            lot_tracked: false,
+            expiry_tracked: false,
+            serial_tracked: false,
+            active: true,
+        })
+    }
+
+    fn page(cursor: u64, more: bool, changes: Vec<Change>) -> Result<PullResponse, PushError> {
+        Ok(PullResponse {
+            cursor,
+            more,
+            changes,
+        })
+    }
+
+    struct Harness {
+        _tmp: tempfile::TempDir,
+        view: LocalView,
+        writer: Writer,
+        backlog: Backlog,
+        new_data: Arc<Notify>,
+        status: Arc<Mutex<SyncStatus>>,
+        stop: tokio::sync::watch::Sender<bool>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    fn start(fake: Arc<Fake>) -> Harness {
+        let tmp = tempfile::tempdir().unwrap();
+        let (view, _) = LocalView::open(&tmp.path().join("sled")).unwrap();
+        let (journal, _) = Journal::open(&tmp.path().join("journal"), 1 << 20).unwrap();
+        let backlog: Backlog = Arc::default();
+        let new_data = Arc::new(Notify::new());
+        let (writer, _thread) = crate::writer::Writer::spawn(
+            journal,
+            view.clone(),
+            backlog.clone(),
+            new_data.clone(),
+            Arc::new(Mutex::new(WriterStats::default())),
+            Arc::new(Notify::new()),
+        );
+        let status = Arc::new(Mutex::new(SyncStatus::default()));
+        let (stop, mut rx) = tokio::sync::watch::channel(false);
+        let settings = SyncSettings {
+            device_id: "hh".into(),
+            interval: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+            batch_size: 100,
+            pull_limit: 2,
+        };
+        let task = tokio::spawn(run(
+            fake,
+            settings,
+            backlog.clone(),
+            writer.clone(),
+            view.clone(),
+            new_data.clone(),
+            status.clone(),
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        ));
+        Harness {
+            _tmp: tmp,
+            view,
+            writer,
+            backlog,
+            new_data,
+            status,
+            stop,
+            task,
+        }
+    }
+
+    async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+        for _ in 0..400 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test]
+    async fn pulls_pages_until_more_is_false() {
+        let fake = Arc::new(Fake::default());
+        fake.pulls.lock().unwrap().extend([
+            page(
+                2,
+                true,
+                vec![item("00000000000001"), item("00000000000002")],
+            ),
+            page(
+                4,
+                true,
+                vec![item("00000000000003"), item("00000000000002")],
+            ),
+            page(5, false, vec![item("00000000000004")]),
+        ]);
+        let h = start(fake.clone());
+        wait_for("pull ok", || {
+            h.status.lock().unwrap().last_pull.as_deref() == Some("ok")
+        })
+        .await;
+        assert_eq!(&fake.pull_calls.lock().unwrap()[..3], &[0, 2, 4]);
+        assert_eq!(h.view.pull_cursor().unwrap(), 5);
+        let st = h.status.lock().unwrap().clone();
+        assert_eq!(st.pull_cursor, 5);
+        assert_eq!(st.master.items, 4);
+        assert_eq!(st.pull_failures, 0);
+        // The next pull comes within an interval and starts from the stored cursor.
+        wait_for("second pull", || fake.pull_calls.lock().unwrap().len() >= 4).await;
+        assert_eq!(fake.pull_calls.lock().unwrap()[3], 5);
+        h.stop.send(true).unwrap();
+        h.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn pull_error_backs_off_then_succeeds_and_keeps_applied_pages() {
+        let fake = Arc::new(Fake::default());
+        fake.pulls.lock().unwrap().extend([
+            page(1, true, vec![item("00000000000001")]),
+            Err(PushError::Unavailable("HTTP 503".into())),
+            Err(PushError::Refused {
+                status: 401,
+                message: "bad token".into(),
+            }),
+            page(2, false, vec![item("00000000000002")]),
+        ]);
+        let h = start(fake.clone());
+        wait_for("first failure", || {
+            h.status.lock().unwrap().pull_failures == 1
+        })
+        .await;
+        // The page before the error is kept, with its cursor.
+        assert_eq!(h.view.pull_cursor().unwrap(), 1);
+        assert!(h
+            .status
+            .lock()
+            .unwrap()
+            .last_pull
+            .as_deref()
+            .unwrap()
+            .contains("503"));
+        wait_for("recovery", || {
+            h.status.lock().unwrap().last_pull.as_deref() == Some("ok")
+        })
+        .await;
+        // Resumed from the stored cursor, not from 0.
+        assert_eq!(&fake.pull_calls.lock().unwrap()[..4], &[0, 1, 1, 1]);
+        assert_eq!(h.view.pull_cursor().unwrap(), 2);
+        assert_eq!(h.status.lock().unwrap().master.items, 2);
+        assert_eq!(h.status.lock().unwrap().pull_failures, 0);
+        h.stop.send(true).unwrap();
+        h.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn failing_pulls_do_not_block_pushes() {
+        let fake = Arc::new(Fake::default());
+        fake.pulls
+            .lock()
+            .unwrap()
+            .extend((0..1000).map(|_| Err(PushError::Unavailable("down".into()))));
+        let h = start(fake.clone());
+        wait_for("a pull failure", || {
+            h.status.lock().unwrap().pull_failures >= 1
+        })
+        .await;
+        let m = Movement {
+            device_id: "hh".into(),
+            seq: 1,
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            kind: MovementKind::Receive,
+            gtin: "09506000134352".into(),
+            lot: None,
+            expiry: None,
+            serials: vec![],
+            qty: 1,
+            from_location: None,
+            to_location: Some("DOCK".into()),
+            sscc: None,
+            reference: None,
+            operator: None,
+            source: MovementSource::Manual,
+        };
+        h.writer
+            .append(vec![Record::Movement(m)])
+            .await
+            .unwrap()
+            .unwrap();
+        h.new_data.notify_one();
+        wait_for("push", || h.status.lock().unwrap().acked_through == 1).await;
+        assert!(h.backlog.lock().unwrap().is_empty());
+        assert_eq!(fake.pushed.lock().unwrap().as_slice(), &[1]);
+        assert!(h.status.lock().unwrap().pull_failures >= 1);
+        h.stop.send(true).unwrap();
+        h.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stuck_cursor_is_an_error_not_a_loop() {
+        let fake = Arc::new(Fake::default());
+        fake.pulls.lock().unwrap().extend([
+            page(3, true, vec![item("00000000000001")]),
+            page(3, true, vec![]),
+        ]);
+        let h = start(fake.clone());
+        wait_for("failure", || h.status.lock().unwrap().pull_failures == 1).await;
+        assert!(h
+            .status
+            .lock()
+            .unwrap()
+            .last_pull
+            .as_deref()
+            .unwrap()
+            .contains("without advancing"));
+        h.stop.send(true).unwrap();
+        h.task.await.unwrap();
+    }
 
     #[test]
     fn backoff_doubles_caps_and_resets() {

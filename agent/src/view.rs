@@ -8,14 +8,31 @@
 //! (`sled.broken-<unix time>`) and a fresh view is rebuilt from the journal; movements already acknowledged and
 //! deleted from the journal are then only at the server, which is logged.
 //!
+//! Master data and tasks pulled from the server (`GET /v1/sync/pull`, DESIGN §5) live in their own trees. They are a
+//! cache of the server's feed, not device truth: a page and the new `meta/pull_cursor` are written in one sled
+//! transaction ([`LocalView::apply_changes`]), so the cursor never runs ahead of the data; if the store is lost,
+//! pulling from cursor 0 (a snapshot of the compacted feed) rebuilds them. Re-applying a page is harmless: every
+//! change is an upsert of the whole entity.
+//!
+//! A `cancel` change does **not** delete the document: the ASN or pick list keeps its content with
+//! `status = cancelled`, so a workflow can answer "pick list cancelled" (not "unknown") and picks already made
+//! against it stay explainable. A cancel for a document this device never saw (a compacted feed sends only the
+//! cancel) is kept as a tombstone in `cancelled`; a later `asn`/`pick_list` change for that id removes it.
+//!
 //! ```text
-//! tree "stock": key = location 0x00 gtin 0x00 lot   (lot empty when none)  value = i64 big-endian
-//! tree "meta":  key = "applied_seq"                                          value = u64 big-endian
+//! tree "stock":      key = location 0x00 gtin 0x00 lot   (lot empty when none)  value = i64 big-endian
+//! tree "meta":       key = "applied_seq"                                        value = u64 big-endian
+//!                    key = "pull_cursor"                                        value = u64 big-endian
+//! tree "items":      key = gtin                                                 value = JSON protocol::sync::Item
+//! tree "locations":  key = location code                                        value = JSON protocol::sync::Location
+//! tree "asns":       key = ASN id                                               value = JSON protocol::sync::Asn
+//! tree "pick_lists": key = pick list id                                         value = JSON protocol::sync::PickList
+//! tree "cancelled":  key = document id (cancel for an unknown document)         value = empty
 //! ```
 
 use std::path::{Path, PathBuf};
 
-use dockhand_protocol::sync::Movement;
+use dockhand_protocol::sync::{Asn, Change, DocStatus, Item, Location, Movement, PickList};
 use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
@@ -36,17 +53,70 @@ pub struct StockRow {
     pub qty: i64,
 }
 
+/// How much master data the device holds (shown in the status file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MasterCounts {
+    /// Items.
+    pub items: usize,
+    /// Locations.
+    pub locations: usize,
+    /// ASNs, cancelled ones included.
+    pub asns: usize,
+    /// Pick lists, cancelled ones included.
+    pub pick_lists: usize,
+}
+
 /// The sled-backed local view.
 #[derive(Clone, Debug)]
 pub struct LocalView {
     stock: sled::Tree,
     meta: sled::Tree,
+    items: sled::Tree,
+    locations: sled::Tree,
+    asns: sled::Tree,
+    pick_lists: sled::Tree,
+    cancelled: sled::Tree,
 }
 
-/// A sled failure.
+/// A sled failure, or a stored value that no longer decodes.
 #[derive(Debug, thiserror::Error)]
-#[error("local store: {0}")]
-pub struct ViewError(#[from] sled::Error);
+pub enum ViewError {
+    /// sled failed.
+    #[error("local store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored master-data value is unreadable (rebuild by pulling from cursor 0).
+    #[error("local store: unreadable {tree} entry {key:?}: {message}")]
+    Corrupt {
+        /// The tree.
+        tree: &'static str,
+        /// The key.
+        key: String,
+        /// The decoding error.
+        message: String,
+    },
+}
+
+fn get_json<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    name: &'static str,
+    key: &str,
+) -> Result<Option<T>, ViewError> {
+    match tree.get(key)? {
+        None => Ok(None),
+        Some(v) => serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| ViewError::Corrupt {
+                tree: name,
+                key: key.to_string(),
+                message: e.to_string(),
+            }),
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    // Protocol types always serialise (plain structs of strings and numbers).
+    serde_json::to_vec(v).unwrap_or_default()
+}
 
 fn key(location: &str, gtin: &str, lot: Option<&str>) -> Vec<u8> {
     let mut k = Vec::with_capacity(location.len() + gtin.len() + 24);
@@ -91,6 +161,11 @@ impl LocalView {
             LocalView {
                 stock: db.open_tree("stock")?,
                 meta: db.open_tree("meta")?,
+                items: db.open_tree("items")?,
+                locations: db.open_tree("locations")?,
+                asns: db.open_tree("asns")?,
+                pick_lists: db.open_tree("pick_lists")?,
+                cancelled: db.open_tree("cancelled")?,
             },
             moved,
         ))
@@ -133,6 +208,121 @@ impl LocalView {
             Ok(()) => Ok(()),
             Err(TransactionError::Storage(e)) => Err(e.into()),
             Err(TransactionError::Abort(())) => Ok(()),
+        }
+    }
+
+    /// The pull cursor of the last applied page (0 before the first pull).
+    pub fn pull_cursor(&self) -> Result<u64, ViewError> {
+        Ok(self
+            .meta
+            .get("pull_cursor")?
+            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0))
+    }
+
+    /// Applies one pull page and stores `new_cursor`, all in one sled transaction (see the module doc for what a
+    /// cancel does). Re-applying a page is idempotent.
+    pub fn apply_changes(&self, changes: &[Change], new_cursor: u64) -> Result<(), ViewError> {
+        let trees = (
+            &self.meta,
+            &self.items,
+            &self.locations,
+            &self.asns,
+            &self.pick_lists,
+            &self.cancelled,
+        );
+        let res: Result<(), TransactionError<()>> =
+            trees.transaction(|(meta, items, locations, asns, pick_lists, cancelled)| {
+                for c in changes {
+                    match c {
+                        Change::Item(i) => {
+                            items.insert(i.gtin.as_bytes(), to_json(i))?;
+                        }
+                        Change::Location(l) => {
+                            locations.insert(l.code.as_bytes(), to_json(l))?;
+                        }
+                        Change::Asn(a) => {
+                            asns.insert(a.id.as_bytes(), to_json(a))?;
+                            cancelled.remove(a.id.as_bytes())?;
+                        }
+                        Change::PickList(p) => {
+                            pick_lists.insert(p.id.as_bytes(), to_json(p))?;
+                            cancelled.remove(p.id.as_bytes())?;
+                        }
+                        Change::Cancel { reference } => {
+                            let key = reference.as_bytes();
+                            let mut known = false;
+                            if let Some(v) = asns.get(key)? {
+                                if let Ok(mut a) = serde_json::from_slice::<Asn>(&v) {
+                                    a.status = DocStatus::Cancelled;
+                                    asns.insert(key, to_json(&a))?;
+                                    known = true;
+                                }
+                            }
+                            if let Some(v) = pick_lists.get(key)? {
+                                if let Ok(mut p) = serde_json::from_slice::<PickList>(&v) {
+                                    p.status = DocStatus::Cancelled;
+                                    pick_lists.insert(key, to_json(&p))?;
+                                    known = true;
+                                }
+                            }
+                            if !known {
+                                cancelled.insert(key, &[] as &[u8])?;
+                            }
+                        }
+                    }
+                }
+                meta.insert("pull_cursor", &new_cursor.to_be_bytes())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            });
+        match res {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Abort(())) => Ok(()),
+        }
+    }
+
+    /// An item by GTIN-14.
+    pub fn item(&self, gtin: &str) -> Result<Option<Item>, ViewError> {
+        get_json(&self.items, "items", gtin)
+    }
+
+    /// A location by code.
+    pub fn location(&self, code: &str) -> Result<Option<Location>, ViewError> {
+        get_json(&self.locations, "locations", code)
+    }
+
+    /// An ASN by id (a cancelled one has `status = cancelled`).
+    pub fn asn(&self, id: &str) -> Result<Option<Asn>, ViewError> {
+        get_json(&self.asns, "asns", id)
+    }
+
+    /// A pick list by id (a cancelled one has `status = cancelled`).
+    pub fn pick_list(&self, id: &str) -> Result<Option<PickList>, ViewError> {
+        get_json(&self.pick_lists, "pick_lists", id)
+    }
+
+    /// Whether the office cancelled document `id`, whether or not this device holds its content.
+    pub fn is_cancelled(&self, id: &str) -> Result<bool, ViewError> {
+        if self.cancelled.contains_key(id)? {
+            return Ok(true);
+        }
+        let asn = self
+            .asn(id)?
+            .is_some_and(|a| a.status == DocStatus::Cancelled);
+        Ok(asn
+            || self
+                .pick_list(id)?
+                .is_some_and(|p| p.status == DocStatus::Cancelled))
+    }
+
+    /// How much master data is held (walks the trees: call it per pull, not per scan).
+    pub fn master_counts(&self) -> MasterCounts {
+        MasterCounts {
+            items: self.items.len(),
+            locations: self.locations.len(),
+            asns: self.asns.len(),
+            pick_lists: self.pick_lists.len(),
         }
     }
 
@@ -209,6 +399,136 @@ mod tests {
         let got: Vec<(&str, i64)> = rows.iter().map(|r| (r.location.as_str(), r.qty)).collect();
         assert_eq!(got, vec![("A-01", 5), ("DOCK-1", 2)]);
         assert_eq!(rows[0].lot.as_deref(), Some("L1"));
+    }
+
+    fn item(gtin: &str, desc: &str) -> Change {
+        Change::Item(Item {
+            gtin: gtin.into(),
+            description: desc.into(),
+            unit: "EA".into(),
+            lot_tracked: true,
+            expiry_tracked: false,
+            serial_tracked: false,
+            active: true,
+        })
+    }
+
+    fn pick(id: &str) -> Change {
+        Change::PickList(PickList {
+            id: id.into(),
+            site: "WH1".into(),
+            device: None,
+            zone: None,
+            lines: vec![dockhand_protocol::sync::PickLine {
+                line: 1,
+                location: "A-01".into(),
+                gtin: "09506000134352".into(),
+                lot: None,
+                qty: 3,
+            }],
+            status: DocStatus::Open,
+        })
+    }
+
+    fn asn(id: &str) -> Change {
+        Change::Asn(Asn {
+            id: id.into(),
+            site: "WH1".into(),
+            supplier: None,
+            expected_on: None,
+            lines: vec![dockhand_protocol::sync::AsnLine {
+                gtin: "09506000134352".into(),
+                lot: Some("L1".into()),
+                qty: 10,
+            }],
+            pallets: vec![],
+            status: DocStatus::Open,
+        })
+    }
+
+    #[test]
+    fn apply_changes_is_idempotent_and_cursor_survives_reopen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sled");
+        let page = vec![
+            item("09506000134352", "Widget"),
+            Change::Location(Location {
+                code: "A-01".into(),
+                gln: None,
+                zone: Some("Z1".into()),
+                active: true,
+            }),
+            asn("ASN-1"),
+            pick("PL-1"),
+            item("09506000134352", "Widget v2"),
+        ];
+        {
+            let (v, _) = LocalView::open(&dir).unwrap();
+            assert_eq!(v.pull_cursor().unwrap(), 0);
+            v.apply_changes(&page, 5).unwrap();
+            let before = v.master_counts();
+            v.apply_changes(&page, 5).unwrap();
+            assert_eq!(v.master_counts(), before);
+            assert_eq!(
+                before,
+                MasterCounts {
+                    items: 1,
+                    locations: 1,
+                    asns: 1,
+                    pick_lists: 1
+                }
+            );
+        }
+        let (v, _) = LocalView::open(&dir).unwrap();
+        assert_eq!(v.pull_cursor().unwrap(), 5);
+        assert_eq!(
+            v.item("09506000134352").unwrap().unwrap().description,
+            "Widget v2"
+        );
+        assert_eq!(
+            v.location("A-01").unwrap().unwrap().zone.as_deref(),
+            Some("Z1")
+        );
+        assert_eq!(v.asn("ASN-1").unwrap().unwrap().lines[0].qty, 10);
+        assert_eq!(v.pick_list("PL-1").unwrap().unwrap().lines.len(), 1);
+        assert!(v.item("00000000000000").unwrap().is_none());
+    }
+
+    #[test]
+    fn cancel_marks_documents_and_keeps_tombstones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (v, _) = LocalView::open(&tmp.path().join("sled")).unwrap();
+        v.apply_changes(&[asn("ASN-1"), pick("PL-1")], 2).unwrap();
+        let cancel = |r: &str| Change::Cancel {
+            reference: r.into(),
+        };
+        v.apply_changes(&[cancel("PL-1"), cancel("ASN-1"), cancel("PL-9")], 5)
+            .unwrap();
+        let pl = v.pick_list("PL-1").unwrap().unwrap();
+        assert_eq!(pl.status, DocStatus::Cancelled);
+        assert_eq!(pl.lines.len(), 1, "content is kept");
+        assert_eq!(
+            v.asn("ASN-1").unwrap().unwrap().status,
+            DocStatus::Cancelled
+        );
+        assert!(v.is_cancelled("PL-1").unwrap());
+        assert!(
+            v.is_cancelled("PL-9").unwrap(),
+            "unknown document: tombstone"
+        );
+        assert!(v.pick_list("PL-9").unwrap().is_none());
+        assert!(!v.is_cancelled("PL-2").unwrap());
+        // Re-applying the cancel page changes nothing; a later version of the document replaces the tombstone.
+        v.apply_changes(&[cancel("PL-1"), cancel("PL-9")], 5)
+            .unwrap();
+        assert_eq!(
+            v.pick_list("PL-1").unwrap().unwrap().status,
+            DocStatus::Cancelled
+        );
+        v.apply_changes(&[pick("PL-9")], 6).unwrap();
+        assert!(!v.is_cancelled("PL-9").unwrap());
+        assert_eq!(v.pull_cursor().unwrap(), 6);
+        assert_eq!(v.master_counts().pick_lists, 2);
     }
 
     #[test]

@@ -365,3 +365,58 @@ mod bad_input {
         Ok(())
     }
 }
+
+mod master_data {
+    use super::*;
+
+    /// What the office creates over the API reaches the device's store by pull within a few sync intervals, and a
+    /// cancellation moves the device's pull cursor on.
+    #[test]
+    fn office_master_data_reaches_the_device() -> Result<()> {
+        let w = World::new("hh-master")?;
+        let (client, url, admin) = (w.server.client()?, w.server.url(), w.server.admin_token()?);
+        client
+            .put(format!("{url}/v1/items/{}", GTINS[0]))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"description": "Widget", "lot_tracked": true}))
+            .send()?
+            .error_for_status()?;
+        client
+            .put(format!("{url}/v1/sites/WH1/locations/A-01-02"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"zone": "Z1"}))
+            .send()?
+            .error_for_status()?;
+        client
+            .post(format!("{url}/v1/asns"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({
+                "id": "ASN-E2E-1",
+                "site": "WH1",
+                "lines": [{"gtin": GTINS[0], "lot": "L1", "qty": 10}]
+            }))
+            .send()?
+            .error_for_status()?;
+        let mut cursor = 0;
+        wait_until(Duration::from_secs(20), || {
+            let s = w.agent().status()?;
+            let m = &s["sync"]["master"];
+            cursor = s["sync"]["pull_cursor"].as_u64().unwrap_or(0);
+            Ok(m["items"] == 1
+                && m["locations"] == 1
+                && m["asns"] == 1
+                && s["sync"]["last_pull"] == "ok")
+        })?;
+        client
+            .post(format!("{url}/v1/asns/ASN-E2E-1/cancel"))
+            .bearer_auth(&admin)
+            .send()?
+            .error_for_status()?;
+        wait_until(Duration::from_secs(20), || {
+            let s = w.agent().status()?;
+            Ok(s["sync"]["pull_cursor"].as_u64().unwrap_or(0) > cursor
+                && s["sync"]["master"]["asns"] == 1)
+        })?;
+        Ok(())
+    }
+}
