@@ -138,17 +138,21 @@ impl HttpTransport {
     }
 }
 
-impl Transport for HttpTransport {
-    async fn push(&self, req: &PushRequest) -> Result<PushResponse, PushError> {
-        let resp = self
-            .client
-            .post(&self.url)
+impl HttpTransport {
+    /// Sends `req` with the device's credentials and maps the answer to what the sync loop acts on: the decoded
+    /// body of a 2xx; [`PushError::Unavailable`] for network errors, 5xx and 429 (retry later); a 409 carrying
+    /// `expected_seq` as [`PushError::Gap`]; anything else as [`PushError::Refused`] with the server's message.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<T, PushError> {
+        let resp = req
             .bearer_auth(&self.token)
             .header(
                 "X-Dockhand-Protocol",
                 dockhand_protocol::sync::PROTOCOL_VERSION.to_string(),
             )
-            .json(req)
             .send()
             .await
             .map_err(|e| PushError::Unavailable(error_chain(&e)))?;
@@ -160,7 +164,7 @@ impl Transport for HttpTransport {
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| PushError::Refused {
                 status: status.as_u16(),
-                message: format!("unreadable acknowledgement: {e}"),
+                message: format!("unreadable {what}: {e}"),
             });
         }
         if status.is_server_error() || status.as_u16() == 429 {
@@ -183,41 +187,17 @@ impl Transport for HttpTransport {
             ),
         })
     }
+}
+
+impl Transport for HttpTransport {
+    async fn push(&self, req: &PushRequest) -> Result<PushResponse, PushError> {
+        self.call(self.client.post(&self.url).json(req), "acknowledgement")
+            .await
+    }
 
     async fn pull(&self, cursor: u64, limit: usize) -> Result<PullResponse, PushError> {
-        let resp = self
-            .client
-            .get(format!("{}?cursor={cursor}&limit={limit}", self.pull_url))
-            .bearer_auth(&self.token)
-            .header(
-                "X-Dockhand-Protocol",
-                dockhand_protocol::sync::PROTOCOL_VERSION.to_string(),
-            )
-            .send()
-            .await
-            .map_err(|e| PushError::Unavailable(error_chain(&e)))?;
-        let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| PushError::Unavailable(error_chain(&e)))?;
-        if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| PushError::Refused {
-                status: status.as_u16(),
-                message: format!("unreadable pull page: {e}"),
-            });
-        }
-        if status.is_server_error() || status.as_u16() == 429 {
-            return Err(PushError::Unavailable(format!("HTTP {status}")));
-        }
-        let err: Option<ErrorBody> = serde_json::from_slice(&body).ok();
-        Err(PushError::Refused {
-            status: status.as_u16(),
-            message: err.map_or_else(
-                || String::from_utf8_lossy(&body).chars().take(200).collect(),
-                |e| e.error.message,
-            ),
-        })
+        let url = format!("{}?cursor={cursor}&limit={limit}", self.pull_url);
+        self.call(self.client.get(url), "pull page").await
     }
 }
 

@@ -464,3 +464,17 @@ pub(crate) fn check_batch(
     }
     Ok(())
 }
+
+/// [`check_batch`] for a device's push: also refuses [`OFFICE_DEVICE`], whose movements only the server records.
+pub(crate) fn check_push(
+    site: &str,
+    device_id: &str,
+    movements: &[Movement],
+) -> Result<(), StoreError> {
+    if device_id == OFFICE_DEVICE {
+        return Err(StoreError::InvalidBatch(format!(
+            "{OFFICE_DEVICE} is the server's own pseudo-device; it cannot push"
+        )));
+    }
+    check_batch(site, device_id, movements)
+}

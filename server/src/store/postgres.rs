@@ -93,9 +93,9 @@ use time::OffsetDateTime;
 
 use crate::reconcile::{self, Document, Draft, Facts};
 use crate::store::{
-    check_batch, Comment, Discrepancy, DiscrepancyFilter, DiscrepancyStatus, MovementFilter,
-    MovementPage, MovementRef, PushOutcome, Resolution, Site, StockFilter, StockRow, Store,
-    StoreError, StoredMovement, OFFICE_DEVICE,
+    check_batch, check_push, Comment, Discrepancy, DiscrepancyFilter, DiscrepancyStatus,
+    MovementFilter, MovementPage, MovementRef, PushOutcome, Resolution, Site, StockFilter,
+    StockRow, Store, StoreError, StoredMovement, OFFICE_DEVICE,
 };
 
 /// Migration files, in order. A database that has a version this binary does not know is refused.
@@ -305,12 +305,7 @@ impl Store for PgStore {
         device_id: &str,
         movements: &[Movement],
     ) -> Result<PushOutcome, StoreError> {
-        if device_id == OFFICE_DEVICE {
-            return Err(StoreError::InvalidBatch(format!(
-                "{OFFICE_DEVICE} is the server's own pseudo-device; it cannot push"
-            )));
-        }
-        check_batch(site, device_id, movements)?;
+        check_push(site, device_id, movements)?;
         let bodies = movements
             .iter()
             .map(encode)

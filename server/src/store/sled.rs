@@ -117,7 +117,7 @@ use sled::{Db, Tree};
 use time::OffsetDateTime;
 
 use super::{
-    check_batch, Comment, Discrepancy, DiscrepancyFilter, DiscrepancyStatus, MovementFilter,
+    check_push, Comment, Discrepancy, DiscrepancyFilter, DiscrepancyStatus, MovementFilter,
     MovementPage, MovementRef, PushOutcome, Resolution, Site, StockFilter, StockRow, Store,
     StoreError, StoredMovement, OFFICE_DEVICE,
 };
@@ -891,12 +891,7 @@ impl Store for SledStore {
         device_id: &str,
         movements: &[Movement],
     ) -> Result<PushOutcome, StoreError> {
-        if device_id == OFFICE_DEVICE {
-            return Err(StoreError::InvalidBatch(format!(
-                "{OFFICE_DEVICE} is the server's own pseudo-device; it cannot push"
-            )));
-        }
-        check_batch(site, device_id, movements)?;
+        check_push(site, device_id, movements)?;
         let hw_key = device_id.as_bytes();
         let now = OffsetDateTime::now_utc();
         let guard = self.writer();
