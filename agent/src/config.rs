@@ -60,6 +60,76 @@ pub struct Config {
     /// Scanners and readers.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
+    /// The loopback status endpoint.
+    #[serde(default)]
+    pub status: StatusConfig,
+    /// Disk limits for the journal.
+    #[serde(default)]
+    pub storage: StorageConfig,
+}
+
+/// `[storage]`: when the agent refuses new scans as "storage full" rather than fill the disk.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Cap on the journal's segment files together; none by default.
+    pub max_journal_bytes: Option<u64>,
+    /// Free space the file system holding `data_dir` must keep (default 16 MiB; 0 turns the check off).
+    #[serde(default = "default_min_free")]
+    pub min_free_bytes: u64,
+}
+
+/// The smallest `max_journal_bytes`: room for a few records.
+pub const MIN_JOURNAL_BYTES: u64 = 2048;
+
+fn default_min_free() -> u64 {
+    16 << 20
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            max_journal_bytes: None,
+            min_free_bytes: default_min_free(),
+        }
+    }
+}
+
+/// `[status]`: the device's local status endpoint (`GET /status`, `GET /events`), for the TUI and the CLI.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    /// Serve it (default true).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Loopback address and port; port 0 picks a free one, written to `data_dir/status.addr`.
+    #[serde(default = "default_status_listen")]
+    pub listen: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_status_listen() -> String {
+    "127.0.0.1:0".into()
+}
+
+impl Default for StatusConfig {
+    fn default() -> Self {
+        StatusConfig {
+            enabled: true,
+            listen: default_status_listen(),
+        }
+    }
+}
+
+impl StatusConfig {
+    /// The address to bind (validated at load to be a loopback address).
+    pub fn listen_addr(&self) -> std::net::SocketAddr {
+        self.listen
+            .parse()
+            .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
 }
 
 /// `[server]`.
@@ -81,6 +151,9 @@ pub struct ServerConfig {
     /// Movements per push request.
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// How often to refresh the site stock snapshot (`GET /v1/sync/stock`) for offline stock lookups.
+    #[serde(default = "default_stock_refresh")]
+    pub stock_refresh_ms: u64,
 }
 
 fn default_sync_interval() -> u64 {
@@ -91,6 +164,9 @@ fn default_max_backoff() -> u64 {
 }
 fn default_batch() -> usize {
     500
+}
+fn default_stock_refresh() -> u64 {
+    60_000
 }
 
 /// `[workflow]`.
@@ -193,6 +269,9 @@ pub struct SourceConfig {
     pub good_read: Option<String>,
     /// Bytes written back when the scan is rejected.
     pub bad_read: Option<String>,
+    /// Serial only: the scanner family whose host commands supply default `good_read`/`bad_read`
+    /// (`generic`, `honeywell`, `zebra`, `datalogic`; see [`crate::source::ScannerModel`]).
+    pub model: Option<String>,
     /// What a keyboard-wedge scanner sends for FNC1: one ASCII character such as `"|"`, or the text `"<GS>"`.
     pub fnc1: Option<String>,
     /// Treat unbracketed digit strings without AIM id as GS1 element strings.
@@ -343,6 +422,10 @@ impl Config {
             if !(1..=5000).contains(&server.batch_size) {
                 return Err(invalid("server.batch_size", "must be between 1 and 5000"));
             }
+            // A snapshot is the whole site's stock: refreshing it more than once a second only loads the server.
+            if server.stock_refresh_ms < 1000 {
+                return Err(invalid("server.stock_refresh_ms", "must be at least 1000"));
+            }
         }
         if !["handheld", "gate"].contains(&cfg.workflow.mode.as_str()) {
             return Err(invalid("workflow.mode", "must be \"handheld\" or \"gate\""));
@@ -399,6 +482,14 @@ impl Config {
                 if src.baud == 0 {
                     return Err(invalid(&key("baud"), "must be positive"));
                 }
+                if let Some(m) = &src.model {
+                    if crate::source::ScannerModel::by_name(m).is_none() {
+                        return Err(invalid(
+                            &key("model"),
+                            "must be \"generic\", \"honeywell\", \"zebra\" or \"datalogic\"",
+                        ));
+                    }
+                }
                 resolve(&mut src.path);
             } else {
                 if !src.path.as_os_str().is_empty() {
@@ -427,6 +518,7 @@ impl Config {
                 for (k, set) in [
                     ("good_read", src.good_read.is_some()),
                     ("bad_read", src.bad_read.is_some()),
+                    ("model", src.model.is_some()),
                 ] {
                     if set {
                         return Err(invalid(
@@ -477,6 +569,32 @@ impl Config {
                     ));
                 }
             }
+        }
+        let listen = cfg
+            .status
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| {
+                invalid(
+                    "status.listen",
+                    "must be an IP address and port, e.g. \"127.0.0.1:0\"",
+                )
+            })?;
+        if !listen.ip().is_loopback() {
+            return Err(invalid(
+                "status.listen",
+                "must be a loopback address (127.0.0.1 or ::1): the status endpoint has no authentication",
+            ));
+        }
+        if cfg
+            .storage
+            .max_journal_bytes
+            .is_some_and(|b| b < MIN_JOURNAL_BYTES)
+        {
+            return Err(invalid(
+                "storage.max_journal_bytes",
+                &format!("must be at least {MIN_JOURNAL_BYTES}"),
+            ));
         }
         Ok(cfg)
     }
@@ -567,8 +685,43 @@ bad_read = "\u0015"
         let server = cfg.server.unwrap();
         assert_eq!(server.ca_file.unwrap(), Path::new("/etc/dh/ca.pem"));
         assert_eq!(server.token_file, Path::new("/etc/dockhand/hh-01.token"));
+        assert_eq!(server.stock_refresh_ms, 60_000);
         assert_eq!(cfg.sources[0].good_read.as_deref(), Some("\u{6}"));
         assert_eq!(cfg.sources[0].terminator(), Terminator::CrLf);
+        assert!(cfg.status.enabled);
+        assert_eq!(cfg.status.listen_addr(), "127.0.0.1:0".parse().unwrap());
+    }
+
+    #[test]
+    fn storage_table_parses() {
+        let head = "device_id='hh-01'\nsite='WH1'\ndata_dir='/d'\n";
+        for (table, max, min_free) in [
+            ("", None, 16 << 20),
+            ("[storage]\nmax_journal_bytes=4096\n", Some(4096), 16 << 20),
+            ("[storage]\nmin_free_bytes=0\n", None, 0),
+        ] {
+            let cfg = parse(&format!("{head}{table}")).unwrap();
+            assert_eq!(cfg.storage.max_journal_bytes, max, "{table}");
+            assert_eq!(cfg.storage.min_free_bytes, min_free, "{table}");
+        }
+    }
+
+    #[test]
+    fn status_table_parses() {
+        let head = "device_id='hh-01'\nsite='WH1'\ndata_dir='/d'\n";
+        for (table, enabled, listen) in [
+            ("[status]\nenabled=false\n", false, "127.0.0.1:0"),
+            (
+                "[status]\nlisten='127.0.0.1:9100'\n",
+                true,
+                "127.0.0.1:9100",
+            ),
+            ("[status]\nlisten='[::1]:9100'\n", true, "[::1]:9100"),
+        ] {
+            let cfg = parse(&format!("{head}{table}")).unwrap();
+            assert_eq!(cfg.status.enabled, enabled, "{table}");
+            assert_eq!(cfg.status.listen_addr(), listen.parse().unwrap(), "{table}");
+        }
     }
 
     #[test]
@@ -596,6 +749,17 @@ bad_read = "\u0015"
                 "baud",
             ),
             ("bad mode", "[workflow]\nmode='forklift'\n", "workflow.mode"),
+            (
+                "journal quota too small",
+                "[storage]\nmax_journal_bytes=100\n",
+                "storage.max_journal_bytes",
+            ),
+            ("unknown storage key", "[storage]\nquota=1\n", "quota"),
+            (
+                "stock refresh too fast",
+                "[server]\nurl='https://x'\ntoken_file='t'\nstock_refresh_ms=10\n",
+                "server.stock_refresh_ms",
+            ),
             (
                 "serial without path",
                 "[[sources]]\nkind='serial-barcode'\n",
@@ -685,6 +849,27 @@ bad_read = "\u0015"
                 "unknown usb key",
                 &format!("{USB}serial_number='x'\n"),
                 "serial_number",
+            ),
+            (
+                "status on a LAN address",
+                "[status]\nlisten='0.0.0.0:8080'\n",
+                "status.listen",
+            ),
+            (
+                "status not an address",
+                "[status]\nlisten='localhost'\n",
+                "status.listen",
+            ),
+            ("unknown status key", "[status]\nport=1\n", "port"),
+            (
+                "bad scanner model",
+                "[[sources]]\nkind='serial-barcode'\npath='/x'\nmodel='acme'\n",
+                "sources[0].model",
+            ),
+            (
+                "model on usb",
+                &format!("{USB}model='zebra'\n"),
+                "sources[0].model",
             ),
             (
                 "bad fnc1",

@@ -36,12 +36,31 @@
 //! prefix of that segment is kept (rewritten into a fresh file of the same name), the original and all later segments
 //! are renamed into `damaged/`, and [`Recovery::damaged`] lists them. Records after the damage are then not replayed;
 //! seqs resume after the last good movement, so contiguity holds.
+//!
+//! # Full disks
+//!
+//! A full disk must cost the operator a refused scan, never a damaged journal (DESIGN §3.5). Before writing, an
+//! append checks [`Limits`]: the journal's own quota (`max_bytes`, counted over all segment files) and the free
+//! space the file system must keep (`min_free_bytes`, from `statvfs`). If the append, plus the header of a new
+//! segment when it would roll, does not fit, it fails with [`JournalError::Full`] and not a byte is written.
+//!
+//! If a write or `fdatasync` still fails (a real `ENOSPC` raced past the check, or an I/O error), the active
+//! segment is cut back to its length before the append and synced, so the file ends at the last good record and
+//! later appends never sit behind a torn one; the error is [`JournalError::Full`] (no space) or
+//! [`JournalError::WriteFailed`], and the journal stays usable. A failed roll-over removes the new segment file.
+//! Only when that clean-up itself fails is the error [`JournalError::Io`]: the journal must not be used again,
+//! and the next recovery truncates the torn tail as after a crash. [`JournalError::is_intact`] tells the cases
+//! apart.
+//!
+//! With a quota, segments are at most a quarter of it, so acknowledged segments can be deleted and free room
+//! long before the quota is reached.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use dockhand_protocol::sync::Movement;
+use serde::Serialize;
 
 const MAGIC: &[u8; 4] = b"DHJ1";
 const HEADER: usize = 8;
@@ -85,6 +104,110 @@ pub enum JournalError {
     /// A record is too large to be stored.
     #[error("record of {0} bytes exceeds the {MAX_RECORD}-byte limit")]
     TooLarge(usize),
+    /// Not enough room for the append; nothing of it is in the journal, which stays usable.
+    #[error("journal full: {0}")]
+    Full(Shortage),
+    /// A write or sync failed and the active segment was cut back to its last good record; the journal stays
+    /// usable.
+    #[error("journal write failed at {path} (cut back to the last good record): {source}")]
+    WriteFailed {
+        /// The segment involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl JournalError {
+    /// True when the journal is still consistent and usable after this error: the append was refused whole.
+    /// False (an I/O error that could not be cleaned up) means the journal must not be used again.
+    pub fn is_intact(&self) -> bool {
+        !matches!(self, JournalError::Io { .. })
+    }
+}
+
+/// Which limit refused an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// The journal's quota (`max_journal_bytes`).
+    Quota,
+    /// The file system's free-space floor (`min_free_bytes`).
+    FreeSpace,
+    /// The file system itself reported no space (`ENOSPC`/`EDQUOT`) during the write.
+    NoSpace,
+}
+
+/// Why an append did not fit, with the figures an operator needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Shortage {
+    /// The limit that refused it.
+    pub limit: Limit,
+    /// Bytes still available under that limit.
+    pub free_bytes: u64,
+    /// Bytes the append needed under that limit (for free space: the append plus the floor).
+    pub needed_bytes: u64,
+}
+
+impl std::fmt::Display for Shortage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} free, {} needed",
+            human_bytes(self.free_bytes),
+            human_bytes(self.needed_bytes)
+        )
+    }
+}
+
+/// Bytes for a person: MiB with one decimal, smaller amounts in KiB or bytes.
+pub fn human_bytes(n: u64) -> String {
+    const KIB: u64 = 1 << 10;
+    const MIB: u64 = 1 << 20;
+    match n {
+        n if n >= MIB => format!("{:.1} MiB", n as f64 / MIB as f64),
+        n if n >= KIB => format!("{:.1} KiB", n as f64 / KIB as f64),
+        n => format!("{n} B"),
+    }
+}
+
+/// Limits on the journal's disk use, checked before every append.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// The most bytes all segment files together may hold; `None` for no quota.
+    pub max_bytes: Option<u64>,
+    /// Free space the file system must still have after an append; 0 turns the check off.
+    pub min_free_bytes: u64,
+}
+
+/// Bytes available to an unprivileged writer on the file system holding `path` (`statvfs`: `f_bavail × f_frsize`).
+#[allow(unsafe_code)]
+pub fn free_space(path: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c_path` is NUL-terminated and outlives the call; `st` points to writable memory of the right type.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: statvfs returned 0, so it filled `st`.
+    let st = unsafe { st.assume_init() };
+    // Both fields are u64 here but narrower on some 32-bit targets.
+    #[allow(clippy::useless_conversion)]
+    let (blocks, size) = (u64::from(st.f_bavail), u64::from(st.f_frsize));
+    Ok(blocks.saturating_mul(size))
+}
+
+/// True for the errors a full file system or an exhausted disk quota gives.
+fn is_no_space(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
+/// Cuts `file` back to `len` bytes and makes that durable: undoes a failed append.
+pub fn truncate_back(file: &File, len: u64) -> io::Result<()> {
+    file.set_len(len)?;
+    file.sync_data()
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> JournalError + '_ {
@@ -121,6 +244,7 @@ struct Segment {
     id: u64,
     path: PathBuf,
     max_seq: Option<u64>,
+    len: u64,
 }
 
 /// An open journal, positioned for appending.
@@ -131,6 +255,7 @@ pub struct Journal {
     active: File,
     active_len: u64,
     segment_bytes: u64,
+    limits: Limits,
     last_seq: u64,
     acked: u64,
     last_state: Option<Vec<u8>>,
@@ -256,12 +381,18 @@ fn read_acked(dir: &Path) -> Result<u64, JournalError> {
 }
 
 /// Writes `data` to `dir/name` atomically and durably (temp file, fsync, rename, fsync dir).
+///
+/// On failure (a full disk) the temp file is removed, so it takes no space, and the old file is unchanged.
 pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = File::create(&tmp)?;
-    f.write_all(data)?;
-    f.sync_data()?;
-    drop(f);
+    let written = File::create(&tmp).and_then(|mut f| {
+        f.write_all(data)?;
+        f.sync_data()
+    });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     fs::rename(&tmp, dir.join(name))?;
     File::open(dir)?.sync_all()
 }
@@ -349,11 +480,22 @@ impl Journal {
                     let mut f = File::create(&path).map_err(io_err(&path))?;
                     f.write_all(&data[..at as usize]).map_err(io_err(&path))?;
                     f.sync_data().map_err(io_err(&path))?;
-                    segments.push(Segment { id, path, max_seq });
+                    segments.push(Segment {
+                        id,
+                        path,
+                        max_seq,
+                        len: at,
+                    });
                     break;
                 }
             }
-            segments.push(Segment { id, path, max_seq });
+            let len = fs::metadata(&path).map_err(io_err(&path))?.len();
+            segments.push(Segment {
+                id,
+                path,
+                max_seq,
+                len,
+            });
         }
         if let Some(i) = damaged_from {
             let damaged_dir = dir.join("damaged");
@@ -380,12 +522,13 @@ impl Journal {
             None => {
                 let id = 1;
                 let path = segment_path(dir, id);
-                let f = new_segment(&path)?;
+                let f = create_segment(&path, MAGIC).map_err(io_err(&path))?;
                 sync_dir(dir)?;
                 segments.push(Segment {
                     id,
                     path,
                     max_seq: None,
+                    len: MAGIC.len() as u64,
                 });
                 (f, MAGIC.len() as u64)
             }
@@ -396,6 +539,7 @@ impl Journal {
             active,
             active_len,
             segment_bytes,
+            limits: Limits::default(),
             last_seq,
             acked: rec.acked,
             last_state: rec.state.clone(),
@@ -419,20 +563,41 @@ impl Journal {
         self.segments.len()
     }
 
+    /// Sets the disk limits checked before every append (none by default).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// Bytes held by all segment files.
+    pub fn total_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.len).sum()
+    }
+
+    /// The latest durable state snapshot, if any.
+    pub fn last_state(&self) -> Option<&[u8]> {
+        self.last_state.as_deref()
+    }
+
+    /// The size at which a new segment is started: the configured size, or a quarter of the quota if smaller, so
+    /// that acknowledged segments can be deleted well before the quota is reached.
+    fn roll_at(&self) -> u64 {
+        let quarter = self.limits.max_bytes.map_or(u64::MAX, |q| q / 4);
+        self.segment_bytes.min(quarter)
+    }
+
     /// Appends records and makes them durable with one `fdatasync` (group commit).
     ///
-    /// On error the journal must not be used again: the file may hold part of the batch, which the next
-    /// recovery truncates as a torn tail.
+    /// Refused whole, with nothing written, when it does not fit the [`Limits`] ([`JournalError::Full`]). After a
+    /// failed write the segment is cut back to where it was, so the journal stays usable
+    /// ([`JournalError::is_intact`]); only if that fails too must the journal not be used again.
     pub fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
         if records.is_empty() {
             return Ok(());
         }
-        if self.active_len >= self.segment_bytes {
-            self.roll()?;
-        }
         self.buf.clear();
         let mut last = self.last_seq;
         let mut max_seq = None;
+        let mut new_state = None;
         for r in records {
             match r {
                 Record::Movement(m) => {
@@ -442,43 +607,153 @@ impl Journal {
                     last = m.seq;
                     max_seq = Some(m.seq);
                 }
-                Record::State(s) => self.last_state = Some(s.clone()),
+                Record::State(s) => new_state = Some(s),
             }
-            let mut buf = std::mem::take(&mut self.buf);
-            let res = encode_record(r, &mut buf);
-            self.buf = buf;
-            res?;
+            encode_record(r, &mut self.buf)?;
         }
-        let path = &self.segments.last().expect("active segment").path;
-        self.active.write_all(&self.buf).map_err(io_err(path))?;
-        self.active.sync_data().map_err(io_err(path))?;
+        let header = if self.active_len >= self.roll_at() {
+            Some(self.segment_header()?)
+        } else {
+            None
+        };
+        let need = self.buf.len() as u64 + header.as_ref().map_or(0, |h| h.len() as u64);
+        self.check_space(need)?;
+        if let Some(header) = header {
+            self.roll(&header, need)?;
+        }
+        let before = self.active_len;
+        let written = self
+            .active
+            .write_all(&self.buf)
+            .and_then(|()| self.active.sync_data());
+        if let Err(e) = written {
+            return Err(self.cut_back(before, e, self.buf.len() as u64));
+        }
         self.active_len += self.buf.len() as u64;
         self.last_seq = last;
+        if let Some(s) = new_state {
+            self.last_state = Some(s.clone());
+        }
+        let seg = self.segments.last_mut().expect("active segment");
+        seg.len = self.active_len;
         if let Some(seq) = max_seq {
-            self.segments.last_mut().expect("active segment").max_seq = Some(seq);
+            seg.max_seq = Some(seq);
         }
         Ok(())
     }
 
-    fn roll(&mut self) -> Result<(), JournalError> {
+    /// Refuses an append of `need` bytes that would pass the quota or the free-space floor.
+    fn check_space(&self, need: u64) -> Result<(), JournalError> {
+        if let Some(max) = self.limits.max_bytes {
+            let used = self.total_bytes();
+            if used.saturating_add(need) > max {
+                return Err(JournalError::Full(Shortage {
+                    limit: Limit::Quota,
+                    free_bytes: max.saturating_sub(used),
+                    needed_bytes: need,
+                }));
+            }
+        }
+        if self.limits.min_free_bytes == 0 {
+            return Ok(());
+        }
+        match free_space(&self.dir) {
+            Ok(free) => {
+                let floor = need.saturating_add(self.limits.min_free_bytes);
+                if free < floor {
+                    return Err(JournalError::Full(Shortage {
+                        limit: Limit::FreeSpace,
+                        free_bytes: free,
+                        needed_bytes: floor,
+                    }));
+                }
+            }
+            // Not knowing the free space is no reason to refuse a scan; a real ENOSPC is still handled.
+            Err(e) => {
+                tracing::debug!(error = %e, "journal: statvfs failed; free space not checked")
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes a failed append of `need` bytes to the active segment by cutting it back to `len`. Returns the error
+    /// to report: intact if the cut worked, [`JournalError::Io`] (journal unusable) if not.
+    fn cut_back(&mut self, len: u64, cause: io::Error, need: u64) -> JournalError {
+        let path = self.segments.last().expect("active segment").path.clone();
+        if let Err(e) = truncate_back(&self.active, len) {
+            tracing::error!(segment = %path.display(), write_error = %cause, error = %e,
+                "journal: could not cut the segment back after a failed write; the journal stops here and the \
+                 torn tail is truncated at the next start");
+            return JournalError::Io {
+                path,
+                source: cause,
+            };
+        }
+        tracing::warn!(segment = %path.display(), error = %cause,
+            "journal: write failed; segment cut back to its last good record");
+        self.failed_write(path, cause, need)
+    }
+
+    /// Classifies a write error whose effects were undone: no space, or another write failure.
+    fn failed_write(&self, path: PathBuf, cause: io::Error, need: u64) -> JournalError {
+        if is_no_space(&cause) {
+            let needed_bytes = need.saturating_add(self.limits.min_free_bytes);
+            JournalError::Full(Shortage {
+                limit: Limit::NoSpace,
+                free_bytes: free_space(&self.dir).unwrap_or(0),
+                needed_bytes,
+            })
+        } else {
+            JournalError::WriteFailed {
+                path,
+                source: cause,
+            }
+        }
+    }
+
+    /// What a new segment starts with: the magic and a copy of the latest state record.
+    fn segment_header(&self) -> Result<Vec<u8>, JournalError> {
+        let mut header = MAGIC.to_vec();
+        if let Some(state) = &self.last_state {
+            encode_record(&Record::State(state.clone()), &mut header)?;
+        }
+        Ok(header)
+    }
+
+    /// Starts a new active segment holding `header`, for an append of `need` bytes in all. On failure the new file
+    /// is removed again and the current segment stays active.
+    fn roll(&mut self, header: &[u8], need: u64) -> Result<(), JournalError> {
         let id = self.segments.last().map_or(1, |s| s.id + 1);
         let path = segment_path(&self.dir, id);
-        let mut f = new_segment(&path)?;
-        let mut len = MAGIC.len() as u64;
-        if let Some(state) = &self.last_state {
-            let mut buf = Vec::new();
-            encode_record(&Record::State(state.clone()), &mut buf)?;
-            f.write_all(&buf).map_err(io_err(&path))?;
-            f.sync_data().map_err(io_err(&path))?;
-            len += buf.len() as u64;
-        }
-        sync_dir(&self.dir)?;
+        let created = create_segment(&path, header)
+            .and_then(|f| File::open(&self.dir)?.sync_all().map(|()| f));
+        let f = match created {
+            Ok(f) => f,
+            Err(cause) => {
+                let removed = match fs::remove_file(&path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                    _ => File::open(&self.dir).and_then(|d| d.sync_all()),
+                };
+                if let Err(e) = removed {
+                    tracing::error!(segment = %path.display(), write_error = %cause, error = %e,
+                        "journal: could not remove a half-created segment; the journal stops here");
+                    return Err(JournalError::Io {
+                        path,
+                        source: cause,
+                    });
+                }
+                tracing::warn!(segment = %path.display(), error = %cause,
+                    "journal: could not start a new segment; removed it, the current one stays active");
+                return Err(self.failed_write(path, cause, need));
+            }
+        };
         self.active = f;
-        self.active_len = len;
+        self.active_len = header.len() as u64;
         self.segments.push(Segment {
             id,
             path,
             max_seq: None,
+            len: self.active_len,
         });
         Ok(())
     }
@@ -497,8 +772,11 @@ impl Journal {
             .iter()
             .take_while(|s| s.max_seq.is_none_or(|m| m <= hw))
             .count();
-        for seg in self.segments.drain(..deletable) {
-            fs::remove_file(&seg.path).map_err(io_err(&seg.path))?;
+        for _ in 0..deletable {
+            // Forget a segment only once its file is gone, so `total_bytes` never undercounts.
+            let path = &self.segments[0].path;
+            fs::remove_file(path).map_err(io_err(path))?;
+            self.segments.remove(0);
         }
         if deletable > 0 {
             sync_dir(&self.dir)?;
@@ -507,14 +785,14 @@ impl Journal {
     }
 }
 
-fn new_segment(path: &Path) -> Result<File, JournalError> {
+/// Creates a segment file holding `header` (the magic, maybe a state record) and syncs it.
+fn create_segment(path: &Path, header: &[u8]) -> io::Result<File> {
     let mut f = OpenOptions::new()
         .create_new(true)
         .append(true)
-        .open(path)
-        .map_err(io_err(path))?;
-    f.write_all(MAGIC).map_err(io_err(path))?;
-    f.sync_data().map_err(io_err(path))?;
+        .open(path)?;
+    f.write_all(header)?;
+    f.sync_data()?;
     Ok(f)
 }
 
@@ -714,6 +992,206 @@ mod tests {
         drop(j);
         let (j, _) = Journal::open(tmp.path(), 300).unwrap();
         assert_eq!(j.last_seq(), 10);
+    }
+
+    /// Sizes of the segment files on disk, in order.
+    fn file_sizes(dir: &Path) -> Vec<u64> {
+        let mut segs: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+            .collect();
+        segs.sort();
+        segs.iter()
+            .map(|p| fs::metadata(p).unwrap().len())
+            .collect()
+    }
+
+    #[test]
+    fn quota_refuses_the_whole_append_and_writes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut j, _) = Journal::open(tmp.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        let limits = Limits {
+            max_bytes: Some(4096),
+            min_free_bytes: 0,
+        };
+        j.set_limits(limits);
+        j.append(&[Record::State(b"s1".to_vec())]).unwrap();
+        let mut seq = 1;
+        let shortage = loop {
+            match j.append(&[Record::Movement(mv(seq))]) {
+                Ok(()) => seq += 1,
+                Err(JournalError::Full(s)) => break s,
+                Err(e) => panic!("{e}"),
+            }
+            assert!(seq < 100, "quota never reached");
+        };
+        let durable = seq - 1;
+        assert!(durable >= 5, "{durable}");
+        assert_eq!(shortage.limit, Limit::Quota);
+        assert!(shortage.free_bytes < shortage.needed_bytes, "{shortage:?}");
+        assert_eq!(j.total_bytes(), file_sizes(tmp.path()).iter().sum::<u64>());
+        assert!(j.total_bytes() <= 4096);
+        // Refused again, with nothing written, however often it is tried; a state record too.
+        let sizes = file_sizes(tmp.path());
+        for _ in 0..3 {
+            let err = j
+                .append(&[Record::Movement(mv(seq)), Record::State(b"s2".to_vec())])
+                .unwrap_err();
+            assert!(matches!(err, JournalError::Full(_)) && err.is_intact());
+        }
+        assert_eq!(file_sizes(tmp.path()), sizes);
+        assert_eq!(j.last_seq(), durable);
+        assert_eq!(j.last_state(), Some(&b"s1"[..]));
+        assert!(shortage.to_string().ends_with(" needed"), "{shortage}");
+        drop(j);
+
+        let (mut j, rec) = Journal::open(tmp.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        assert_eq!(seqs(&rec), (1..=durable).collect::<Vec<_>>());
+        assert_eq!(rec.state.as_deref(), Some(&b"s1"[..]));
+        assert_eq!(rec.truncated_bytes, 0);
+        // Acknowledged segments go, and the next append fits: a quota keeps segments small enough for that.
+        j.set_limits(limits);
+        assert!(j.ack(durable).unwrap() > 0);
+        j.append(&[Record::Movement(mv(durable + 1))]).unwrap();
+        drop(j);
+        let (_, rec) = Journal::open(tmp.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        assert_eq!(rec.last_seq(), durable + 1);
+        assert_eq!(rec.state.as_deref(), Some(&b"s1"[..]));
+    }
+
+    #[test]
+    fn free_space_floor_refuses_and_zero_turns_it_off() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut j, _) = Journal::open(tmp.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        let free = free_space(tmp.path()).unwrap();
+        assert!(free > 0);
+        j.set_limits(Limits {
+            max_bytes: None,
+            min_free_bytes: u64::MAX / 2,
+        });
+        let err = j.append(&[Record::Movement(mv(1))]).unwrap_err();
+        let JournalError::Full(s) = err else {
+            panic!("{err}")
+        };
+        assert_eq!(s.limit, Limit::FreeSpace);
+        assert!(s.needed_bytes > u64::MAX / 2);
+        assert_eq!(file_sizes(tmp.path()), vec![MAGIC.len() as u64]);
+        j.set_limits(Limits::default());
+        j.append(&[Record::Movement(mv(1))]).unwrap();
+    }
+
+    #[test]
+    fn human_bytes_cases() {
+        for (n, want) in [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1536, "1.5 KiB"),
+            (16 << 20, "16.0 MiB"),
+            ((3 << 30) + (1 << 29), "3584.0 MiB"),
+        ] {
+            assert_eq!(human_bytes(n), want, "{n}");
+        }
+    }
+
+    #[test]
+    fn truncate_back_leaves_the_segment_ending_at_the_last_good_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut j, _) = Journal::open(tmp.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        append_n(&mut j, 1, 3);
+        let good = j.active_len;
+        // A failed append as a full disk leaves it: part of a record on disk.
+        let mut partial = Vec::new();
+        encode_record(&Record::Movement(mv(4)), &mut partial).unwrap();
+        j.active.write_all(&partial[..partial.len() / 2]).unwrap();
+        truncate_back(&j.active, good).unwrap();
+        // The append position follows the cut (O_APPEND), so the next record lands right after the good ones.
+        j.append(&[Record::Movement(mv(4))]).unwrap();
+        drop(j);
+        let (_, rec) = Journal::open(tmp.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+        assert_eq!(seqs(&rec), vec![1, 2, 3, 4]);
+        assert_eq!(rec.truncated_bytes, 0);
+        assert!(rec.damaged.is_empty());
+    }
+
+    /// A size-limited tmpfs, unmounted on drop. `None` when this process may not mount (not root).
+    struct Tmpfs {
+        dir: tempfile::TempDir,
+    }
+
+    impl Tmpfs {
+        fn mount(bytes: u64) -> Option<Tmpfs> {
+            let dir = tempfile::tempdir().ok()?;
+            let ok = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+                .arg(dir.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then_some(Tmpfs { dir })
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+
+    /// A real ENOSPC in the middle of a write or of a roll-over, on a tiny tmpfs (skipped unless we may mount one).
+    #[test]
+    fn real_enospc_cuts_back_and_recovers_when_space_returns() {
+        // (case, segment size): small segments make the roll-over meet the full disk; big ones a plain write,
+        // which on tmpfs first writes what fits in its last page and then fails.
+        for (case, segment_bytes) in [("roll-over", 2000), ("write", DEFAULT_SEGMENT_BYTES)] {
+            let Some(fs) = Tmpfs::mount(64 << 10) else {
+                eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+                return;
+            };
+            let dir = fs.dir.path().join("journal");
+            let (mut j, _) = Journal::open(&dir, segment_bytes).unwrap();
+            j.append(&[Record::State(b"s1".to_vec())]).unwrap();
+            let filler = fs.dir.path().join("filler");
+            fs::write(&filler, vec![7u8; 40 << 10]).unwrap();
+            let mut seq = 1;
+            let mut failures = Vec::new();
+            while failures.len() < 5 {
+                let before = file_sizes(&dir);
+                match j.append(&[Record::Movement(mv(seq))]) {
+                    Ok(()) => seq += 1,
+                    Err(e) => {
+                        assert!(e.is_intact(), "{case}: {e}");
+                        let JournalError::Full(s) = &e else {
+                            panic!("{case}: {e}")
+                        };
+                        assert_eq!(s.limit, Limit::NoSpace, "{case}");
+                        // Not a byte of the failed append is left, and no half-made segment.
+                        assert_eq!(file_sizes(&dir), before, "{case}");
+                        failures.push(e);
+                    }
+                }
+                assert!(seq < 1000, "{case}: the disk never filled");
+            }
+            let durable = seq - 1;
+            eprintln!(
+                "{case}: tmpfs full after {durable} appends: {}",
+                failures[0]
+            );
+            drop(j);
+            let (mut j, rec) = Journal::open(&dir, segment_bytes).unwrap();
+            assert_eq!(seqs(&rec), (1..=durable).collect::<Vec<_>>(), "{case}");
+            assert_eq!(rec.truncated_bytes, 0, "{case}");
+            assert!(rec.damaged.is_empty(), "{case}");
+            assert_eq!(rec.state.as_deref(), Some(&b"s1"[..]), "{case}");
+            // Space returns: the next append simply works.
+            fs::remove_file(&filler).unwrap();
+            append_n(&mut j, durable + 1, 3);
+            drop(j);
+            let (_, rec) = Journal::open(&dir, segment_bytes).unwrap();
+            assert_eq!(seqs(&rec), (1..=durable + 3).collect::<Vec<_>>(), "{case}");
+        }
     }
 
     #[derive(Debug, Clone)]

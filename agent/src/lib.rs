@@ -8,12 +8,18 @@
 //!               (good_read only after durable)
 //! ```
 //!
-//! [`run`] wires these together; each piece lives in its own module. Shutdown is a future passed in.
+//! [`run`] wires these together; each piece lives in its own module. Shutdown is a future passed in. Each decision
+//! also goes, once its fate is known, to the loopback status endpoint ([`status`]) that `dockhand-agent tui` shows.
 
 pub mod config;
+pub mod housekeeping;
 pub mod journal;
+pub mod sitestock;
 pub mod source;
+pub mod status;
+pub mod storecheck;
 pub mod sync;
+pub mod tui;
 pub mod usb;
 pub mod view;
 pub mod workflow;
@@ -62,7 +68,7 @@ pub enum AgentError {
 }
 
 /// The status file written into the data directory every half second, read by `dockhand-agent status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct StatusFile {
     /// This device.
     pub device_id: String,
@@ -84,6 +90,21 @@ pub struct StatusFile {
     pub stock: Vec<StockRow>,
     /// Set when the journal failed.
     pub fatal: Option<String>,
+    /// True while new scans are refused for lack of storage.
+    pub storage_full: bool,
+    /// Journal size and, while full, the figures.
+    pub storage: StorageStatus,
+}
+
+/// The storage part of the status file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StorageStatus {
+    /// Bytes in the journal's segment files.
+    pub journal_bytes: u64,
+    /// The configured journal quota.
+    pub max_journal_bytes: Option<u64>,
+    /// The storage-full episode in progress, with its figures.
+    pub full: Option<writer::StorageFull>,
 }
 
 /// Changes per pull page (the server's default page size).
@@ -105,9 +126,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         path: data.clone(),
         source,
     })?;
+    // Before anyone holds the store: rebuild it if it has grown far beyond its data. Never fatal.
+    if let Err(e) = housekeeping::bound_sled(&data.join("sled")) {
+        tracing::error!(error = %e, "housekeeping: sled store not compacted; starting with it as it is");
+    }
     // Open the view first: sled's lock keeps a second agent off this data directory before it touches the journal.
     let (view, moved) = LocalView::open(&data.join("sled"))?;
-    let (journal, rec) = Journal::open(&data.join("journal"), journal::DEFAULT_SEGMENT_BYTES)?;
+    let (mut journal, rec) = Journal::open(&data.join("journal"), journal::DEFAULT_SEGMENT_BYTES)?;
+    journal.set_limits(journal::Limits {
+        max_bytes: cfg.storage.max_journal_bytes,
+        min_free_bytes: cfg.storage.min_free_bytes,
+    });
     if !rec.damaged.is_empty() {
         tracing::error!(files = ?rec.damaged, "journal damage: segments set aside in journal/damaged; \
             movements after the damage were not recovered");
@@ -154,13 +183,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     );
 
     let stop_sources = Arc::new(AtomicBool::new(false));
-    let (events_tx, mut events_rx) = mpsc::channel::<ScanEvent>(1024);
+    let (events_tx, mut events_rx) = mpsc::channel::<(usize, ScanEvent)>(1024);
     let mut source_status = Vec::new();
     let mut source_threads = Vec::new();
-    for src in &cfg.sources {
+    for (index, src) in cfg.sources.iter().enumerate() {
         let st = Arc::new(Mutex::new(SourceStatus::default()));
         source_status.push(st.clone());
-        let (cfg, tx, stop) = (src.clone(), events_tx.clone(), stop_sources.clone());
+        let (cfg, tx, stop) = (
+            src.clone(),
+            tag_source(index, &events_tx),
+            stop_sources.clone(),
+        );
         // Kinds are validated at config load; each kind owns its device thread(s).
         source_threads.push(match src.kind.as_str() {
             config::KIND_USB_HID_POS | config::KIND_USB_KEYBOARD => {
@@ -198,6 +231,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             max_backoff: Duration::from_millis(server.max_backoff_ms),
             batch_size: server.batch_size,
             pull_limit: PULL_LIMIT,
+            stock_refresh: Duration::from_millis(server.stock_refresh_ms),
         };
         let mut stop = stop_rx.clone();
         tasks.push(tokio::spawn(sync::run(
@@ -216,6 +250,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         tracing::warn!("no [server] configured: working offline only");
     }
 
+    let decisions = status::Decisions::default();
+    let (emitter, emitter_task) = status::Emitter::spawn(decisions.clone());
     let workflow = Arc::new(Mutex::new(Workflow::new(
         &cfg.device_id,
         &cfg.workflow.receiving_location,
@@ -223,7 +259,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         last_seq + 1,
     )));
     {
-        let status_ctx = StatusCtx {
+        let status_ctx = Arc::new(StatusCtx {
             cfg: cfg.clone(),
             view: view.clone(),
             backlog: backlog.clone(),
@@ -231,7 +267,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             sync: sync_status.clone(),
             sources: source_status.clone(),
             workflow: workflow.clone(),
-        };
+        });
+        if cfg.status.enabled {
+            let state = status::AppState {
+                source: status_ctx.clone(),
+                decisions: decisions.clone(),
+                stop: stop_rx.clone(),
+                keep_alive: status::KEEP_ALIVE,
+            };
+            tasks.extend(status::spawn(cfg.status.listen_addr(), &data, state).await);
+        }
         let mut stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -253,25 +298,27 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                 break Err(AgentError::JournalFailed(msg));
             }
             ev = events_rx.recv() => {
-                let Some(ev) = ev else {
+                let Some((source, ev)) = ev else {
                     // No sources (or all ended): keep syncing until shutdown.
                     tokio::select! {
                         _ = &mut shutdown => break Ok(()),
                         _ = fatal.notified() => break Err(AgentError::JournalFailed(String::new())),
                     }
                 };
-                handle_scan(&workflow, &writer, ev);
+                handle_scan(&workflow, &view, &writer, &emitter, source, ev);
             }
         }
     };
 
     stop_sources.store(true, Ordering::Relaxed);
     let _ = stop_tx.send(true);
-    // Answer scans already read so their feedback is not lost.
-    while let Ok(ev) = events_rx.try_recv() {
-        handle_scan(&workflow, &writer, ev);
+    // Answer scans already read so their feedback is not lost: the channel closes once every source thread has
+    // stopped reading and answered its last feedback (which needs the emitter and the writer, both still running).
+    while let Some((source, ev)) = events_rx.recv().await {
+        handle_scan(&workflow, &view, &writer, &emitter, source, ev);
     }
-    drop(events_rx);
+    drop(emitter);
+    let _ = emitter_task.await;
     for t in tasks {
         let _ = t.await;
     }
@@ -280,13 +327,47 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     }
     drop(writer);
     let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+    // Nothing writes the view any more: seal it so the next start can tell a store damaged meanwhile.
+    if let Err(e) = view.close() {
+        tracing::warn!(error = %e, "could not seal the local store; the next start cannot check it as closely");
+    }
     tracing::info!("agent stopped");
     result
 }
 
-fn handle_scan(workflow: &Mutex<Workflow>, writer: &Writer, ev: ScanEvent) {
+/// Sources send plain [`ScanEvent`]s; this relay tags them with the source's `[[sources]]` index for the decision
+/// stream. It ends when the source's threads have dropped their sender.
+fn tag_source(index: usize, events: &mpsc::Sender<(usize, ScanEvent)>) -> mpsc::Sender<ScanEvent> {
+    let (tx, mut rx) = mpsc::channel::<ScanEvent>(64);
+    let events = events.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            if events.send((index, ev)).await.is_err() {
+                return;
+            }
+        }
+    });
+    tx
+}
+
+fn handle_scan(
+    workflow: &Mutex<Workflow>,
+    view: &LocalView,
+    writer: &Writer,
+    emitter: &status::Emitter,
+    source: usize,
+    ev: ScanEvent,
+) {
+    let scan = match &ev.input {
+        workflow::ScanInput::Decoded { raw, .. } => Some(raw.clone()),
+        workflow::ScanInput::Invalid { .. } => None,
+    };
+    let now = time::OffsetDateTime::now_utc();
     let Ok(mut wf) = workflow.lock() else { return };
-    let step = wf.handle(ev.input, time::OffsetDateTime::now_utc());
+    // Scans refused as "storage full" gave away seqs: take them back before the next one (writer module doc).
+    writer.apply_rollback(&mut wf);
+    let step = wf.handle(ev.input, now, view);
+    let task = wf.task(view);
     drop(wf);
     match &step.decision {
         workflow::Decision::Rejected { reason } => tracing::info!(%reason, "scan rejected"),
@@ -297,6 +378,10 @@ fn handle_scan(workflow: &Mutex<Workflow>, writer: &Writer, ev: ScanEvent) {
         records.push(Record::State(s));
     }
     let durable = (!records.is_empty()).then(|| writer.append(records));
+    // The feedback thread and the decision stream both learn the outcome from the emitter, once the writer has
+    // answered: good_read and the status event still follow durability (invariant 1).
+    let event = status::DecisionEvent::new(now, source, scan, &step.decision, task);
+    let durable = emitter.emit(event, durable);
     let _ = ev.feedback.send(Feedback {
         decision: step.decision,
         durable,
@@ -313,14 +398,35 @@ struct StatusCtx {
     workflow: Arc<Mutex<Workflow>>,
 }
 
+impl status::StatusSource for StatusCtx {
+    fn status(&self) -> StatusFile {
+        self.snapshot()
+    }
+
+    fn task(&self) -> Option<String> {
+        self.workflow.lock().ok().and_then(|w| w.task(&self.view))
+    }
+
+    fn site_stock(&self) -> Option<sitestock::SiteStock> {
+        sitestock::SiteStock::new(self.view.db()).ok()
+    }
+}
+
 impl StatusCtx {
-    fn write(&self) {
-        let (durable_seq, fatal) = self
+    fn snapshot(&self) -> StatusFile {
+        let (durable_seq, fatal, journal_bytes, full) = self
             .stats
             .lock()
-            .map(|s| (s.durable_seq, s.failed.clone()))
+            .map(|s| {
+                (
+                    s.durable_seq,
+                    s.failed.clone(),
+                    s.journal_bytes,
+                    s.storage_full.clone(),
+                )
+            })
             .unwrap_or_default();
-        let file = StatusFile {
+        StatusFile {
             device_id: self.cfg.device_id.clone(),
             site: self.cfg.site.clone(),
             updated: time::OffsetDateTime::now_utc()
@@ -341,7 +447,17 @@ impl StatusCtx {
                 .unwrap_or_default(),
             stock: self.view.stock().unwrap_or_default(),
             fatal,
-        };
+            storage_full: full.is_some(),
+            storage: StorageStatus {
+                journal_bytes,
+                max_journal_bytes: self.cfg.storage.max_journal_bytes,
+                full,
+            },
+        }
+    }
+
+    fn write(&self) {
+        let file = self.snapshot();
         // Not fsynced: the status file is a window for people, not a source of truth.
         let tmp = self.cfg.data_dir.join(".status.json.tmp");
         let ok = serde_json::to_vec_pretty(&file)

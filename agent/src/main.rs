@@ -49,6 +49,25 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Show the running agent's task, decisions and sync state on this terminal (q or Esc quits).
+    Tui {
+        /// The agent's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Stock at this device's site as the device knows it: the server's last snapshot plus this device's
+    /// movements not yet in it. Works offline.
+    Stock {
+        /// The agent's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this location.
+        #[arg(long)]
+        location: Option<String>,
+        /// Print JSON: {"stock":[...], "as_of", "age_seconds", "site", "acked_through", "unsynced"}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -77,6 +96,23 @@ fn main() -> ExitCode {
             fnc1,
             scan,
         } => decode(json, gs1, fnc1, scan),
+        Cmd::Stock {
+            config,
+            location,
+            json,
+        } => match Config::load(&config) {
+            Err(e) => {
+                eprintln!("dockhand-agent: {e}");
+                ExitCode::from(2)
+            }
+            Ok(cfg) => match stock(&cfg, location.as_deref(), json) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("dockhand-agent: {e:#}");
+                    ExitCode::from(3)
+                }
+            },
+        },
         Cmd::Status { config } => match status(&config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -84,6 +120,22 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Cmd::Tui { config } => {
+            let cfg = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("dockhand-agent: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match dockhand_agent::tui::run(&cfg.data_dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("dockhand-agent: terminal: {e}");
+                    ExitCode::from(3)
+                }
+            }
+        }
     }
 }
 
@@ -176,6 +228,14 @@ fn decode(json: bool, gs1: bool, fnc1: Option<String>, scan: Option<String>) -> 
 
 fn status(config: &std::path::Path) -> anyhow::Result<()> {
     let cfg = Config::load(config)?;
+    // The running agent's endpoint adds the task and the last decisions; the file is there when it is not running.
+    let live = dockhand_agent::status::read_addr(&cfg.data_dir).and_then(|addr| {
+        dockhand_agent::status::fetch_status(addr, std::time::Duration::from_secs(2))
+    });
+    if let Ok(v) = live {
+        out(&serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     let v = dockhand_agent::read_status(&cfg.data_dir).with_context(|| {
         format!(
             "no status in {} (has the agent run yet?)",
@@ -184,6 +244,75 @@ fn status(config: &std::path::Path) -> anyhow::Result<()> {
     })?;
     out(&serde_json::to_string_pretty(&v)?);
     Ok(())
+}
+
+/// `dockhand-agent stock`: asks the running agent, or reads the store when none runs.
+fn stock(cfg: &Config, location: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let (answer, from_agent) =
+        rt.block_on(dockhand_agent::sitestock::query(&cfg.data_dir, location))?;
+    if json {
+        out(&serde_json::to_string(&answer)?);
+        return Ok(());
+    }
+    let source = if from_agent {
+        "answered by the running agent"
+    } else {
+        "read from the local store; the agent is not running"
+    };
+    match (&answer.as_of, answer.age_seconds) {
+        (Some(at), Some(age)) => out(&format!(
+            "site {} stock as of {at} ({} ago), plus {} movement(s) of this device not in it yet ({source})",
+            answer.site.as_deref().unwrap_or("?"),
+            age_text(age),
+            answer.unsynced
+        )),
+        _ => out(&format!(
+            "no stock snapshot from the server yet: only this device's {} movement(s) ({source})",
+            answer.unsynced
+        )),
+    }
+    let mut table = vec![[
+        "LOCATION".to_string(),
+        "GTIN".into(),
+        "LOT".into(),
+        "QTY".into(),
+    ]];
+    for r in &answer.stock {
+        table.push([
+            r.location.clone(),
+            r.gtin.clone(),
+            r.lot.clone().unwrap_or_else(|| "-".into()),
+            r.qty.to_string(),
+        ]);
+    }
+    let width = |i: usize| {
+        table
+            .iter()
+            .map(|r| r[i].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let (w0, w1, w2, w3) = (width(0), width(1), width(2), width(3));
+    for [l, g, lot, q] in &table {
+        out(&format!("{l:<w0$}  {g:<w1$}  {lot:<w2$}  {q:>w3$}"));
+    }
+    if answer.stock.is_empty() {
+        out("(no stock)");
+    }
+    Ok(())
+}
+
+fn age_text(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
 }
 
 /// Prints a line to stdout; a closed pipe (`| head`) is not an error worth a panic.

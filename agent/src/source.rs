@@ -130,8 +130,7 @@ fn serial_loop(
         let (fb_tx, fb_rx) = std_mpsc::channel::<Feedback>();
         let fb_thread = {
             let status = status.clone();
-            let good = cfg.good_read.clone().unwrap_or_default().into_bytes();
-            let bad = cfg.bad_read.clone().unwrap_or_default().into_bytes();
+            let (good, bad) = feedback_bytes(&cfg);
             thread::spawn(move || feedback_loop(Some(writer), fb_rx, good, bad, status))
         };
         let err = read_port(&cfg, port, &events, &fb_tx, &shutdown);
@@ -221,6 +220,82 @@ pub fn decode_input(raw: RawScan, cfg: &SourceConfig) -> ScanInput {
     }
 }
 
+/// Scanner families whose serial host commands give good-read/bad-read feedback: `[[sources]] model`.
+///
+/// Each preset assumes the scanner is configured as described on its variant; without that setting the bytes are
+/// ignored (or, for ACK/NAK, passed through) and the operator hears only the scanner's own decode beep. Explicit
+/// `good_read`/`bad_read` keys win over the preset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScannerModel {
+    /// ACK (0x06) for good, NAK (0x15) for bad: the common convention, as in DESIGN §8's example.
+    Generic,
+    /// Honeywell Xenon/Granit/1900 family in *Host ACK* mode (Host ACK On). The scanner then waits, up to its
+    /// timeout (10 s by default), for `ESC 7 ,` ("successful decode and communication to host") or `ESC 8 ,`
+    /// (error tone) after every read; the comma is the command terminator the user guide requires. Scans are
+    /// therefore serialized on the agent's durability, which is the point.
+    Honeywell,
+    /// Zebra (Symbol) scanners in standard RS-232 mode, which beep (one high beep) on a BEL (0x07) when *Beep on
+    /// <BEL>* is enabled. There is no documented host byte for an error tone in this mode, so `bad_read` stays
+    /// empty: a rejection is the absence of the confirming beep. The SSI protocol's BEEP command (opcode 0xE6) does
+    /// have error tones, but SSI also packs scan data into packets that this serial source does not read.
+    Zebra,
+    /// Datalogic (PSC) RS-232 host commands: `B` sounds the good-read tone. `F` is the "not on file" indication,
+    /// which on several models also disables the scanner until `E`, so the preset sends `F` then `E`. Whether a
+    /// given model still sounds the full not-on-file tone when `E` follows at once is not documented; if it does
+    /// not, set `bad_read` explicitly.
+    Datalogic,
+}
+
+impl ScannerModel {
+    /// The names accepted in the config, in the order of the variants.
+    pub const NAMES: [&'static str; 4] = ["generic", "honeywell", "zebra", "datalogic"];
+
+    /// The model named `name` in the config.
+    pub fn by_name(name: &str) -> Option<ScannerModel> {
+        match name {
+            "generic" => Some(ScannerModel::Generic),
+            "honeywell" => Some(ScannerModel::Honeywell),
+            "zebra" => Some(ScannerModel::Zebra),
+            "datalogic" => Some(ScannerModel::Datalogic),
+            _ => None,
+        }
+    }
+
+    /// Bytes that confirm a scan.
+    pub fn good_read(self) -> &'static [u8] {
+        match self {
+            ScannerModel::Generic => b"\x06",
+            ScannerModel::Honeywell => b"\x1b7,",
+            ScannerModel::Zebra => b"\x07",
+            ScannerModel::Datalogic => b"B",
+        }
+    }
+
+    /// Bytes that announce a rejection.
+    pub fn bad_read(self) -> &'static [u8] {
+        match self {
+            ScannerModel::Generic => b"\x15",
+            ScannerModel::Honeywell => b"\x1b8,",
+            ScannerModel::Zebra => b"",
+            ScannerModel::Datalogic => b"FE",
+        }
+    }
+}
+
+/// The (good, bad) feedback bytes of a source: explicit `good_read`/`bad_read`, else the `model` preset, else none.
+pub fn feedback_bytes(cfg: &SourceConfig) -> (Vec<u8>, Vec<u8>) {
+    let model = cfg.model.as_deref().and_then(ScannerModel::by_name);
+    let pick = |explicit: &Option<String>, preset: fn(ScannerModel) -> &'static [u8]| match explicit
+    {
+        Some(s) => s.clone().into_bytes(),
+        None => model.map(preset).unwrap_or_default().to_vec(),
+    };
+    (
+        pick(&cfg.good_read, ScannerModel::good_read),
+        pick(&cfg.bad_read, ScannerModel::bad_read),
+    )
+}
+
 /// Answers decisions in scan order: waits until each confirmed scan is durable, writes `good`/`bad` to `port`
 /// when there is one (USB sources have none), and keeps the status counters. Ends when every sender is gone.
 pub(crate) fn feedback_loop<W: Write>(
@@ -235,7 +310,12 @@ pub(crate) fn feedback_loop<W: Write>(
             Some(durable) => match durable.blocking_recv() {
                 Ok(Ok(())) => true,
                 Ok(Err(e)) => {
-                    tracing::error!(error = %e, "scan NOT stored; not confirming it");
+                    // Storage-full refusals are logged once per episode by the writer, not once per scan.
+                    if crate::writer::is_storage_refusal(&e) {
+                        tracing::debug!(error = %e, "scan NOT stored; not confirming it");
+                    } else {
+                        tracing::error!(error = %e, "scan NOT stored; not confirming it");
+                    }
                     false
                 }
                 Err(_) => false,
@@ -259,5 +339,47 @@ pub(crate) fn feedback_loop<W: Write>(
             }
             s.recent.push(fb.decision.text().to_string());
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn source(extra: &str) -> SourceConfig {
+        let text = format!(
+            "device_id='hh-01'\nsite='WH1'\ndata_dir='/d'\n[[sources]]\nkind='serial-barcode'\npath='/dev/ttyACM0'\n{extra}"
+        );
+        let cfg =
+            Config::parse(&text, Path::new("/etc/dh/agent.toml"), Path::new("/etc/dh")).unwrap();
+        cfg.sources.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn model_presets_and_explicit_overrides() {
+        let cases: &[(&str, &[u8], &[u8])] = &[
+            ("", b"", b""),
+            ("model='generic'", b"\x06", b"\x15"),
+            ("model='honeywell'", b"\x1b7,", b"\x1b8,"),
+            ("model='zebra'", b"\x07", b""),
+            ("model='datalogic'", b"B", b"FE"),
+            ("good_read=\"\\u0006\"", b"\x06", b""),
+            ("model='honeywell'\ngood_read='G'", b"G", b"\x1b8,"),
+            ("model='datalogic'\nbad_read=\"34\\r\"", b"B", b"34\r"),
+            (
+                "model='zebra'\ngood_read=''\nbad_read=\"\\u0007\\u0007\"",
+                b"",
+                b"\x07\x07",
+            ),
+        ];
+        for (extra, good, bad) in cases {
+            let (g, b) = feedback_bytes(&source(extra));
+            assert_eq!((g.as_slice(), b.as_slice()), (*good, *bad), "{extra}");
+        }
+        for name in ScannerModel::NAMES {
+            assert!(ScannerModel::by_name(name).is_some(), "{name}");
+        }
     }
 }

@@ -16,15 +16,23 @@
 //!   transaction ([`LocalView::apply_changes`]) before the next page is requested. The data is rebuildable from the
 //!   server (cursor 0 is a snapshot), so sled's own flushing is durable enough.
 //! - Pull errors (same mapping as push) back off with their own [`Backoff`], independent of the push backoff.
+//!
+//! Site stock snapshot (`GET /v1/sync/stock`, [`crate::sitestock`]):
+//! - Fetched after the pull of a round whose push succeeded (nothing to push, or acknowledged), at start (so also
+//!   right after a quarantined store was rebuilt) and then at most once per `stock_refresh`. Fetching between
+//!   push rounds, never during one, is what makes the snapshot's `acked_through` exact for this device.
+//! - Errors back off with their own [`Backoff`] and show in [`SyncStatus`] (`last_stock_error`); the previous
+//!   snapshot is kept meanwhile and its age is shown with every answer.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dockhand_protocol::sync::{ErrorBody, PullResponse, PushRequest, PushResponse};
+use dockhand_protocol::sync::{ErrorBody, PullResponse, PushRequest, PushResponse, StockSnapshot};
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use crate::sitestock::SiteStock;
 use crate::view::{LocalView, MasterCounts};
 use crate::writer::{Backlog, Writer};
 
@@ -102,6 +110,9 @@ pub trait Transport: Send + Sync + 'static {
         cursor: u64,
         limit: usize,
     ) -> impl Future<Output = Result<PullResponse, PushError>> + Send;
+
+    /// Fetches the stock snapshot of the device's site.
+    fn stock(&self) -> impl Future<Output = Result<StockSnapshot, PushError>> + Send;
 }
 
 /// HTTPS transport (reqwest over rustls, trusting the server's CA file).
@@ -109,6 +120,7 @@ pub struct HttpTransport {
     client: reqwest::Client,
     url: String,
     pull_url: String,
+    stock_url: String,
     token: String,
 }
 
@@ -133,6 +145,7 @@ impl HttpTransport {
             client,
             url: format!("{}/v1/sync/push", base_url.trim_end_matches('/')),
             pull_url: format!("{}/v1/sync/pull", base_url.trim_end_matches('/')),
+            stock_url: format!("{}/v1/sync/stock", base_url.trim_end_matches('/')),
             token: token.trim().to_string(),
         })
     }
@@ -199,6 +212,11 @@ impl Transport for HttpTransport {
         let url = format!("{}?cursor={cursor}&limit={limit}", self.pull_url);
         self.call(self.client.get(url), "pull page").await
     }
+
+    async fn stock(&self) -> Result<StockSnapshot, PushError> {
+        self.call(self.client.get(&self.stock_url), "stock snapshot")
+            .await
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -235,6 +253,12 @@ pub struct SyncStatus {
     pub pull_failures: u32,
     /// Master data and tasks held on the device.
     pub master: MasterCounts,
+    /// RFC 3339 time of the last site stock snapshot installed.
+    pub stock_fetched_at: Option<String>,
+    /// The error of the last snapshot fetch; `None` after a success.
+    pub last_stock_error: Option<String>,
+    /// Snapshot failures in a row.
+    pub stock_failures: u32,
 }
 
 /// Settings of the sync loop.
@@ -250,6 +274,8 @@ pub struct SyncSettings {
     pub batch_size: usize,
     /// Changes per pull page.
     pub pull_limit: usize,
+    /// Least time between two site stock snapshots.
+    pub stock_refresh: Duration,
 }
 
 fn now_text() -> Option<String> {
@@ -309,6 +335,16 @@ async fn pull_all<T: Transport>(
     }
 }
 
+/// Fetches a site stock snapshot and installs it; returns the number of rows.
+async fn refresh_stock<T: Transport>(transport: &T, stock: &SiteStock) -> Result<usize, String> {
+    let snap = transport.stock().await.map_err(|e| e.to_string())?;
+    let (s, at) = (stock.clone(), time::OffsetDateTime::now_utc());
+    tokio::task::spawn_blocking(move || s.install(&snap, at))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
 /// Runs the sync loop until `shutdown` resolves.
 #[allow(clippy::too_many_arguments)]
 pub async fn run<T: Transport>(
@@ -326,6 +362,11 @@ pub async fn run<T: Transport>(
     let mut pull_backoff = Backoff::new(Duration::from_millis(100), settings.max_backoff);
     let mut delay = Duration::ZERO;
     let mut next_pull = tokio::time::Instant::now();
+    let mut stock_backoff = Backoff::new(Duration::from_millis(100), settings.max_backoff);
+    let mut next_stock = tokio::time::Instant::now();
+    let site_stock = SiteStock::new(view.db())
+        .map_err(|e| tracing::error!(error = %e, "site stock unavailable; offline stock lookups show no snapshot"))
+        .ok();
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
@@ -378,7 +419,49 @@ pub async fn run<T: Transport>(
                 *s = st;
             }
         }
-        delay = push_delay.min(next_pull.saturating_duration_since(tokio::time::Instant::now()));
+        // Only after a successful push: a failing push must not turn a due snapshot into a busy loop.
+        let push_ok = backoff.attempts() == 0;
+        if let (true, Some(stock)) = (push_ok, &site_stock) {
+            if tokio::time::Instant::now() >= next_stock {
+                let result = tokio::select! {
+                    _ = &mut shutdown => return,
+                    r = refresh_stock(&transport, stock) => r,
+                };
+                let now = tokio::time::Instant::now();
+                next_stock = match result {
+                    Ok(rows) => {
+                        stock_backoff.reset();
+                        tracing::debug!(rows, "site stock snapshot installed");
+                        if let Ok(mut s) = status.lock() {
+                            s.stock_fetched_at = now_text();
+                            s.last_stock_error = None;
+                            s.stock_failures = 0;
+                        }
+                        now + settings.stock_refresh
+                    }
+                    Err(e) => {
+                        let d = stock_backoff.next_delay(rand::random::<f64>());
+                        if stock_backoff.attempts() == 1
+                            || stock_backoff.attempts().is_multiple_of(10)
+                        {
+                            tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64,
+                                failures = stock_backoff.attempts(),
+                                "site stock snapshot failed; the previous one is kept and retried");
+                        }
+                        if let Ok(mut s) = status.lock() {
+                            s.last_stock_error = Some(e);
+                            s.stock_failures = stock_backoff.attempts();
+                        }
+                        now + d
+                    }
+                };
+            }
+        }
+        let now = tokio::time::Instant::now();
+        delay = push_delay.min(next_pull.saturating_duration_since(now));
+        if push_ok && site_stock.is_some() {
+            delay = delay.min(next_stock.saturating_duration_since(now));
+        }
     }
 }
 
@@ -483,6 +566,9 @@ mod tests {
         pull_calls: Mutex<Vec<u64>>,
         pushed: Mutex<Vec<u64>>,
         push_down: bool,
+        /// Scripted snapshots (served in order, then an empty one covering everything pushed).
+        stocks: Mutex<VecDeque<Result<StockSnapshot, PushError>>>,
+        stock_calls: Mutex<u32>,
     }
 
     impl Transport for Arc<Fake> {
@@ -505,6 +591,20 @@ mod tests {
                     cursor,
                     more: false,
                     changes: vec![],
+                }))
+        }
+
+        async fn stock(&self) -> Result<StockSnapshot, PushError> {
+            *self.stock_calls.lock().unwrap() += 1;
+            let acked_through = self.pushed.lock().unwrap().last().copied().unwrap_or(0);
+            self.stocks
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or(Ok(StockSnapshot {
+                    site: "WH1".into(),
+                    acked_through,
+                    stock: vec![],
                 }))
         }
     }
@@ -541,6 +641,10 @@ mod tests {
     }
 
     fn start(fake: Arc<Fake>) -> Harness {
+        start_with(fake, Duration::from_secs(3600))
+    }
+
+    fn start_with(fake: Arc<Fake>, stock_refresh: Duration) -> Harness {
         let tmp = tempfile::tempdir().unwrap();
         let (view, _) = LocalView::open(&tmp.path().join("sled")).unwrap();
         let (journal, _) = Journal::open(&tmp.path().join("journal"), 1 << 20).unwrap();
@@ -562,6 +666,7 @@ mod tests {
             max_backoff: Duration::from_millis(200),
             batch_size: 100,
             pull_limit: 2,
+            stock_refresh,
         };
         let task = tokio::spawn(run(
             fake,
@@ -731,6 +836,149 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("without advancing"));
+        h.stop.send(true).unwrap();
+        h.task.await.unwrap();
+    }
+
+    fn receive(seq: u64, to: &str, qty: u64) -> Movement {
+        Movement {
+            device_id: "hh".into(),
+            seq,
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            kind: MovementKind::Receive,
+            gtin: "09506000134352".into(),
+            lot: None,
+            expiry: None,
+            serials: vec![],
+            qty,
+            from_location: None,
+            to_location: Some(to.into()),
+            sscc: None,
+            reference: None,
+            operator: None,
+            source: MovementSource::Manual,
+        }
+    }
+
+    fn snapshot(acked_through: u64, rows: &[(&str, i64)]) -> Result<StockSnapshot, PushError> {
+        Ok(StockSnapshot {
+            site: "WH1".into(),
+            acked_through,
+            stock: rows
+                .iter()
+                .map(|(l, q)| dockhand_protocol::sync::SnapshotRow {
+                    location: (*l).into(),
+                    gtin: "09506000134352".into(),
+                    lot: None,
+                    qty: *q,
+                })
+                .collect(),
+        })
+    }
+
+    fn local(h: &Harness) -> Vec<(String, i64)> {
+        SiteStock::new(h.view.db())
+            .unwrap()
+            .local_stock(None)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.location, r.qty))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn stock_snapshot_at_start_then_unsynced_movements_on_top() {
+        let fake = Arc::new(Fake::default());
+        fake.stocks
+            .lock()
+            .unwrap()
+            .push_back(snapshot(0, &[("A-01", 7), ("B-01", 1)]));
+        let h = start(fake.clone());
+        wait_for("snapshot", || {
+            h.status.lock().unwrap().stock_fetched_at.is_some()
+        })
+        .await;
+        assert_eq!(local(&h), vec![("A-01".into(), 7), ("B-01".into(), 1)]);
+        assert_eq!(*fake.stock_calls.lock().unwrap(), 1);
+        // A movement recorded now is added to the snapshot before and after the server acknowledges it.
+        h.writer
+            .append(vec![Record::Movement(receive(1, "A-01", 2))])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(local(&h), vec![("A-01".into(), 9), ("B-01".into(), 1)]);
+        h.new_data.notify_one();
+        wait_for("push", || h.status.lock().unwrap().acked_through == 1).await;
+        assert_eq!(local(&h), vec![("A-01".into(), 9), ("B-01".into(), 1)]);
+        // No second snapshot within the refresh interval.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(*fake.stock_calls.lock().unwrap(), 1);
+        h.stop.send(true).unwrap();
+        h.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn stock_errors_back_off_show_in_status_and_keep_the_old_snapshot() {
+        let fake = Arc::new(Fake::default());
+        fake.stocks.lock().unwrap().extend([
+            snapshot(0, &[("A-01", 3)]),
+            Err(PushError::Unavailable("HTTP 503".into())),
+            Err(PushError::Refused {
+                status: 403,
+                message: "wrong site".into(),
+            }),
+            snapshot(0, &[("A-01", 4)]),
+        ]);
+        let h = start_with(fake.clone(), Duration::from_millis(20));
+        wait_for("a failure", || h.status.lock().unwrap().stock_failures >= 1).await;
+        assert!(h
+            .status
+            .lock()
+            .unwrap()
+            .last_stock_error
+            .as_deref()
+            .unwrap()
+            .contains("503"));
+        assert_eq!(
+            local(&h),
+            vec![("A-01".into(), 3)],
+            "the old snapshot is kept"
+        );
+        wait_for("recovery", || {
+            let s = h.status.lock().unwrap();
+            s.last_stock_error.is_none()
+                && s.stock_failures == 0
+                && *fake.stock_calls.lock().unwrap() >= 4
+        })
+        .await;
+        assert_eq!(local(&h), vec![("A-01".into(), 4)]);
+        h.stop.send(true).unwrap();
+        h.task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn no_snapshot_while_pushes_fail() {
+        let fake = Arc::new(Fake {
+            push_down: true,
+            ..Fake::default()
+        });
+        let h = start_with(fake.clone(), Duration::from_millis(20));
+        h.writer
+            .append(vec![Record::Movement(receive(1, "A-01", 2))])
+            .await
+            .unwrap()
+            .unwrap();
+        h.new_data.notify_one();
+        wait_for("push failures", || h.status.lock().unwrap().failures >= 2).await;
+        let calls = *fake.stock_calls.lock().unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            *fake.stock_calls.lock().unwrap(),
+            calls,
+            "no snapshot while the push fails"
+        );
+        // Offline, the device still answers with its own movements.
+        assert_eq!(local(&h), vec![("A-01".into(), 2)]);
         h.stop.send(true).unwrap();
         h.task.await.unwrap();
     }

@@ -4,9 +4,11 @@
 //!
 //! sled is not the durable truth (DESIGN §4): it holds only what the journal can rebuild. Each applied batch updates
 //! the stock tree and `meta/applied_seq` in one sled transaction, so after a crash the view is at some seq `a`, and
-//! start-up replays journal movements with `seq > a`. If sled will not open, its directory is moved aside
-//! (`sled.broken-<unix time>`) and a fresh view is rebuilt from the journal; movements already acknowledged and
-//! deleted from the journal are then only at the server, which is logged.
+//! start-up replays journal movements with `seq > a`. If the store is damaged (checks in [`crate::storecheck`]: it
+//! will not open, sled panics, a value does not decode, entries were lost since the last clean stop), its directory
+//! is moved aside (`sled.broken-<unix time>`), a loud error is logged, and a fresh view is rebuilt: from the journal
+//! (movements not yet acknowledged), from the server's pull feed (cursor 0) and from a new site stock snapshot
+//! ([`crate::sitestock`]); movements already acknowledged and deleted from the journal are then only at the server.
 //!
 //! Master data and tasks pulled from the server (`GET /v1/sync/pull`, DESIGN §5) live in their own trees. They are a
 //! cache of the server's feed, not device truth: a page and the new `meta/pull_cursor` are written in one sled
@@ -28,20 +30,33 @@
 //! tree "asns":       key = ASN id                                               value = JSON protocol::sync::Asn
 //! tree "pick_lists": key = pick list id                                         value = JSON protocol::sync::PickList
 //! tree "cancelled":  key = document id (cancel for an unknown document)         value = empty
+//! tree "last_location": key = gtin                                              value = location code (UTF-8)
 //! ```
+//!
+//! `last_location` is where each item last went by put-away or move (the put-away suggestion); [`LocalView::apply`]
+//! updates it in the stock transaction, so the journal rebuilds it too. The view is also the workflows'
+//! [`MasterData`]: GLN and pallet lookups walk the `locations` and `asns` trees (a byte search skips values that
+//! cannot match before any JSON is parsed), `items_at` is a prefix scan of `stock`.
+//!
+//! The site stock snapshot and its per-movement "unsynced" records live in trees of their own, described in
+//! [`crate::sitestock`]; [`LocalView::apply`] writes the records in the same transaction as the stock.
 
 use std::path::{Path, PathBuf};
 
-use dockhand_protocol::sync::{Asn, Change, DocStatus, Item, Location, Movement, PickList};
+use dockhand_protocol::sync::{
+    Asn, Change, DocStatus, Item, Location, Movement, MovementKind, PickList,
+};
 use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
+
+use crate::workflow::MasterData;
 
 /// Cache for the view; it is small and mostly written.
 const CACHE_BYTES: u64 = 16 << 20;
 
 /// One row of local stock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StockRow {
     /// Location code.
     pub location: String,
@@ -69,6 +84,9 @@ pub struct MasterCounts {
 /// The sled-backed local view.
 #[derive(Clone, Debug)]
 pub struct LocalView {
+    dir: PathBuf,
+    db: sled::Db,
+    site_unsynced: sled::Tree,
     stock: sled::Tree,
     meta: sled::Tree,
     items: sled::Tree,
@@ -76,6 +94,7 @@ pub struct LocalView {
     asns: sled::Tree,
     pick_lists: sled::Tree,
     cancelled: sled::Tree,
+    last_location: sled::Tree,
 }
 
 /// A sled failure, or a stored value that no longer decodes.
@@ -132,43 +151,63 @@ fn be_i64(v: &[u8]) -> i64 {
     v.try_into().map(i64::from_be_bytes).unwrap_or(0)
 }
 
+/// Checks one stored entry of the trees this module and [`crate::sitestock`] write ([`crate::storecheck`] calls it
+/// for every entry at open).
+fn check_entry(tree: &str, k: &[u8], v: &[u8]) -> Result<(), String> {
+    let decodes = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err("value does not decode".to_string())
+        }
+    };
+    match tree {
+        "stock" => decodes(v.len() == 8 && k.iter().filter(|&&b| b == 0).count() == 2),
+        "meta" if k == b"applied_seq" || k == b"pull_cursor" => decodes(v.len() == 8),
+        "items" => decodes(serde_json::from_slice::<Item>(v).is_ok()),
+        "locations" => decodes(serde_json::from_slice::<Location>(v).is_ok()),
+        "asns" => decodes(serde_json::from_slice::<Asn>(v).is_ok()),
+        "pick_lists" => decodes(serde_json::from_slice::<PickList>(v).is_ok()),
+        "last_location" => decodes(std::str::from_utf8(v).is_ok()),
+        _ => crate::sitestock::verify_entry(tree, k, v),
+    }
+}
+
 impl LocalView {
-    /// Opens the view in `dir`, moving a sled that will not open aside (see the module doc).
+    /// Opens the view in `dir`. A damaged store (it will not open, sled panics, a value does not decode, or it
+    /// lost entries since the last clean stop) is quarantined beside it as `sled.broken-<unix time>` and replaced
+    /// by a fresh one, whose quarantine path is returned; see [`crate::storecheck`] and the module doc for the
+    /// rebuild. A store locked by a running agent is an error, never quarantined.
     pub fn open(dir: &Path) -> Result<(LocalView, Option<PathBuf>), ViewError> {
-        let open = || {
-            sled::Config::new()
-                .path(dir)
-                .cache_capacity(CACHE_BYTES)
-                .open()
-        };
-        let (db, moved) = match open() {
-            Ok(db) => (db, None),
-            Err(e) if matches!(e, sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock) =>
-            {
-                // Another agent holds the lock: never quarantine a store in use.
-                return Err(e.into());
-            }
-            Err(e) => {
-                let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
-                let aside = dir.with_file_name(format!("sled.broken-{stamp}"));
-                tracing::error!(error = %e, moved_to = %aside.display(),
-                    "local store will not open; moving it aside and rebuilding from the journal");
-                std::fs::rename(dir, &aside).map_err(sled::Error::Io)?;
-                (open()?, Some(aside))
-            }
-        };
-        Ok((
-            LocalView {
-                stock: db.open_tree("stock")?,
-                meta: db.open_tree("meta")?,
-                items: db.open_tree("items")?,
-                locations: db.open_tree("locations")?,
-                asns: db.open_tree("asns")?,
-                pick_lists: db.open_tree("pick_lists")?,
-                cancelled: db.open_tree("cancelled")?,
-            },
-            moved,
-        ))
+        let (db, moved) = crate::storecheck::open(dir, CACHE_BYTES, &check_entry)?;
+        Ok((LocalView::from_db(db, dir)?, moved))
+    }
+
+    /// Seals the store after a clean stop, so the next open can tell a damaged store from a healthy one (see
+    /// [`crate::storecheck`]). Call it once nothing writes the view any more.
+    pub fn close(&self) -> Result<(), ViewError> {
+        crate::storecheck::seal(&self.db, &self.dir)
+    }
+
+    fn from_db(db: sled::Db, dir: &Path) -> Result<LocalView, ViewError> {
+        Ok(LocalView {
+            dir: dir.to_path_buf(),
+            site_unsynced: db.open_tree(crate::sitestock::UNSYNCED_TREE)?,
+            stock: db.open_tree("stock")?,
+            meta: db.open_tree("meta")?,
+            items: db.open_tree("items")?,
+            locations: db.open_tree("locations")?,
+            asns: db.open_tree("asns")?,
+            pick_lists: db.open_tree("pick_lists")?,
+            cancelled: db.open_tree("cancelled")?,
+            last_location: db.open_tree("last_location")?,
+            db,
+        })
+    }
+
+    /// The sled database, for modules keeping trees of their own in it (e.g. [`crate::sitestock`]).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
     }
 
     /// The last movement seq reflected in the view.
@@ -187,9 +226,21 @@ impl LocalView {
         let Some(last) = fresh.last().map(|m| m.seq) else {
             return Ok(());
         };
+        let trees = (
+            &self.stock,
+            &self.meta,
+            &self.site_unsynced,
+            &self.last_location,
+        );
         let res: Result<(), TransactionError<()>> =
-            (&self.stock, &self.meta).transaction(|(stock, meta)| {
+            trees.transaction(|(stock, meta, unsynced, last_location)| {
                 for m in &fresh {
+                    crate::sitestock::record_unsynced(unsynced, m)?;
+                    if let (MovementKind::Putaway | MovementKind::Move, Some(to)) =
+                        (m.kind, &m.to_location)
+                    {
+                        last_location.insert(m.gtin.as_bytes(), to.as_bytes())?;
+                    }
                     for e in m.effects() {
                         let k = key(e.location, &m.gtin, m.lot.as_deref());
                         let old = stock.get(&k)?.map_or(0, |v| be_i64(&v));
@@ -344,6 +395,100 @@ impl LocalView {
             });
         }
         Ok(rows)
+    }
+
+    /// Values of `tree` whose bytes contain `needle`, decoded; the byte search spares parsing the rest.
+    fn containing<T: serde::de::DeserializeOwned>(
+        tree: &sled::Tree,
+        name: &'static str,
+        needle: &str,
+    ) -> impl Iterator<Item = T> {
+        let needle = needle.as_bytes().to_vec();
+        tree.iter().filter_map(move |kv| {
+            let (k, v) = logged(name, "", kv.map_err(ViewError::from))?;
+            if needle.is_empty() || !v.windows(needle.len()).any(|w| w == needle.as_slice()) {
+                return None;
+            }
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let decoded = serde_json::from_slice(&v).map_err(|e| ViewError::Corrupt {
+                tree: name,
+                key: key.clone(),
+                message: e.to_string(),
+            });
+            logged(name, &key, decoded)
+        })
+    }
+}
+
+/// A store error as "not found" for the workflows (which then reject the scan with a reason), logged loudly.
+fn logged<T>(tree: &str, key: &str, r: Result<T, ViewError>) -> Option<T> {
+    r.map_err(|e| tracing::error!(error = %e, tree, key, "local store read failed during a scan"))
+        .ok()
+}
+
+/// The workflows read master data through this. Inherent methods of the same names return the store's errors;
+/// these turn them into "not found" (see [`logged`]).
+impl MasterData for LocalView {
+    fn item(&self, gtin: &str) -> Option<Item> {
+        logged("items", gtin, LocalView::item(self, gtin)).flatten()
+    }
+
+    fn has_items(&self) -> bool {
+        !self.items.is_empty()
+    }
+
+    fn location(&self, code: &str) -> Option<Location> {
+        logged("locations", code, LocalView::location(self, code)).flatten()
+    }
+
+    fn has_locations(&self) -> bool {
+        !self.locations.is_empty()
+    }
+
+    fn location_by_gln(&self, gln: &str, extension: Option<&str>) -> Option<Location> {
+        let candidates = Self::containing::<Location>(&self.locations, "locations", gln);
+        crate::workflow::location_by_gln(candidates, gln, extension)
+    }
+
+    fn asn(&self, id: &str) -> Option<Asn> {
+        logged("asns", id, LocalView::asn(self, id)).flatten()
+    }
+
+    fn asn_for_pallet(&self, sscc: &str) -> Option<Asn> {
+        Self::containing::<Asn>(&self.asns, "asns", sscc)
+            .find(|a| a.status == DocStatus::Open && a.pallets.iter().any(|p| p.sscc == sscc))
+    }
+
+    fn pick_list(&self, id: &str) -> Option<PickList> {
+        logged("pick_lists", id, LocalView::pick_list(self, id)).flatten()
+    }
+
+    fn last_location(&self, gtin: &str) -> Option<String> {
+        let v = logged(
+            "last_location",
+            gtin,
+            self.last_location.get(gtin).map_err(Into::into),
+        )??;
+        Some(String::from_utf8_lossy(&v).into_owned())
+    }
+
+    fn items_at(&self, location: &str) -> Vec<(String, Option<String>)> {
+        let mut prefix = location.as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for kv in self.stock.scan_prefix(&prefix) {
+            let Some((k, v)) = logged("stock", location, kv.map_err(Into::into)) else {
+                continue;
+            };
+            if be_i64(&v) <= 0 {
+                continue;
+            }
+            let mut parts = k[prefix.len()..].splitn(2, |&b| b == 0);
+            let gtin = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+            let lot = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+            out.push((gtin, (!lot.is_empty()).then_some(lot)));
+        }
+        out
     }
 }
 
@@ -547,5 +692,164 @@ mod tests {
             }
             Err(e) => panic!("should recover by moving aside: {e}"),
         }
+    }
+
+    fn loc(code: &str, gln: Option<&str>) -> Change {
+        Change::Location(Location {
+            code: code.into(),
+            gln: gln.map(Into::into),
+            zone: None,
+            active: true,
+        })
+    }
+
+    /// What the workflows read: master data, GLN and pallet lookups, the last destination, what is where.
+    #[test]
+    fn local_view_is_master_data() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sled");
+        let g = "09506000134352";
+        {
+            let (v, _) = LocalView::open(&dir).unwrap();
+            let md: &dyn MasterData = &v;
+            assert!(!md.has_items() && !md.has_locations());
+            let mut pallet = asn("ASN-2");
+            if let Change::Asn(a) = &mut pallet {
+                a.pallets.push(dockhand_protocol::sync::AsnPallet {
+                    sscc: "106141411234567897".into(),
+                    lines: a.lines.clone(),
+                });
+            }
+            let page = vec![
+                item(g, "Widget"),
+                loc("A-01", Some("0614141000005")),
+                loc("B1", Some("0614141000012")),
+                loc("B2", Some("0614141000012")),
+                pallet,
+                pick("PL-1"),
+            ];
+            v.apply_changes(&page, 1).unwrap();
+            assert!(md.has_items() && md.has_locations());
+            assert_eq!(md.item(g).unwrap().description, "Widget");
+            assert!(md.item("05901234123457").is_none());
+            assert_eq!(md.pick_list("PL-1").unwrap().lines.len(), 1);
+            let by_gln =
+                |gln: &str, ext: Option<&str>| md.location_by_gln(gln, ext).map(|l| l.code);
+            assert_eq!(by_gln("0614141000005", None).as_deref(), Some("A-01"));
+            assert_eq!(by_gln("0614141000012", Some("B2")).as_deref(), Some("B2"));
+            assert_eq!(
+                by_gln("0614141000012", None),
+                None,
+                "shared GLN needs AI 254"
+            );
+            assert_eq!(by_gln("0614141000012", Some("B9")), None);
+            assert_eq!(by_gln("0614141000029", None), None);
+            assert_eq!(md.asn_for_pallet("106141411234567897").unwrap().id, "ASN-2");
+            assert!(md.asn_for_pallet("106141411234567903").is_none());
+            v.apply(&[
+                mv(1, MovementKind::Receive, None, Some("DOCK-1"), 5),
+                mv(2, MovementKind::Putaway, Some("DOCK-1"), Some("A-01"), 3),
+                mv(3, MovementKind::Move, Some("A-01"), Some("B1"), 3),
+                mv(4, MovementKind::Putaway, Some("DOCK-1"), Some("B2"), 2),
+            ])
+            .unwrap();
+            assert_eq!(md.last_location(g).as_deref(), Some("B2"));
+            assert_eq!(md.items_at("B1"), vec![(g.to_string(), Some("L1".into()))]);
+            assert!(md.items_at("A-01").is_empty(), "zero rows are not there");
+            assert!(
+                md.items_at("B").is_empty(),
+                "a prefix of a code is another location"
+            );
+            v.apply_changes(
+                &[Change::Cancel {
+                    reference: "ASN-2".into(),
+                }],
+                2,
+            )
+            .unwrap();
+            assert!(
+                md.asn_for_pallet("106141411234567897").is_none(),
+                "only open ASNs"
+            );
+            v.close().unwrap();
+        }
+        let (v, moved) = LocalView::open(&dir).unwrap();
+        assert!(moved.is_none());
+        assert_eq!(MasterData::last_location(&v, g).as_deref(), Some("B2"));
+    }
+
+    fn gtin(n: u64) -> String {
+        let body = format!("0950601{n:06}");
+        let sum: u32 = body
+            .bytes()
+            .rev()
+            .enumerate()
+            .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
+            .sum();
+        format!("{body}{}", (10 - sum % 10) % 10)
+    }
+
+    /// The latency the workflows add per scan on the real store: a 1,000-line pick list among 10,000 items and
+    /// 1,000 locations, picked line by line (location, item). Prints the figures; asserts no timing (shared CI
+    /// machines), only that every scan was taken and the snapshot stayed small.
+    #[test]
+    fn pick_scan_latency_with_a_large_master() {
+        use crate::workflow::testing::{input, AT};
+        use crate::workflow::{State, Workflow};
+        let tmp = tempfile::tempdir().unwrap();
+        let (v, _) = LocalView::open(&tmp.path().join("sled")).unwrap();
+        let items: Vec<String> = (0..10_000).map(gtin).collect();
+        for (page, chunk) in items.chunks(1000).enumerate() {
+            let changes: Vec<Change> = chunk.iter().map(|g| item(g, "Thing")).collect();
+            v.apply_changes(&changes, page as u64 + 1).unwrap();
+        }
+        let lines: Vec<dockhand_protocol::sync::PickLine> = (0..1000)
+            .map(|i| dockhand_protocol::sync::PickLine {
+                line: i + 1,
+                location: format!("L-{i:04}"),
+                gtin: items[(i as usize * 7) % items.len()].clone(),
+                lot: None,
+                qty: 1,
+            })
+            .collect();
+        let mut master: Vec<Change> = lines.iter().map(|l| loc(&l.location, None)).collect();
+        master.push(Change::PickList(PickList {
+            id: "BIG".into(),
+            site: "WH1".into(),
+            device: None,
+            zone: None,
+            lines: lines.clone(),
+            status: DocStatus::Open,
+        }));
+        v.apply_changes(&master, 20).unwrap();
+        let mut scans = vec!["DH:PICK:BIG".to_string()];
+        for l in &lines {
+            scans.push(format!("LOC:{}", l.location));
+            // The test items are lot tracked.
+            scans.push(format!("]C101{}10B1", l.gtin));
+        }
+        let mut wf = Workflow::new("hh-01", "DOCK-1", State::default(), 1);
+        let (mut took, mut largest) = (Vec::with_capacity(scans.len()), 0);
+        for s in &scans {
+            let scan = input(s);
+            let start = std::time::Instant::now();
+            let step = wf.handle(scan, AT, &v);
+            took.push(start.elapsed());
+            assert!(step.decision.is_ok(), "{s}: {:?}", step.decision);
+            largest = largest.max(step.state.map_or(0, |s| s.len()));
+        }
+        assert_eq!(wf.next_seq(), 1001);
+        took.sort();
+        let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
+        println!(
+            "workflow on sled, 1,000-line pick list, 10,000 items ({} build): {} scans, p50 {:?}, p99 {:?}, \
+             max {:?}; largest state snapshot {largest} bytes",
+            if cfg!(debug_assertions) { "debug" } else { "release" },
+            took.len(),
+            at(0.50),
+            at(0.99),
+            took[took.len() - 1],
+        );
+        assert!(largest < 32 * 1024, "{largest}");
     }
 }

@@ -416,6 +416,34 @@ pub struct PullResponse {
     pub changes: Vec<Change>,
 }
 
+/// `GET /v1/sync/stock` success body: the server's stock for the device's site, with the device's own high-water
+/// mark read with it, so the device can add exactly its movements the snapshot does not hold yet
+/// (`seq > acked_through`). Fields may be added (e.g. paging); readers ignore unknown ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockSnapshot {
+    /// The device's enrolled site.
+    pub site: String,
+    /// The device's high-water mark at the server when the snapshot was taken: every movement of this device with
+    /// `seq <= acked_through`, and none after it, is in `stock`.
+    pub acked_through: u64,
+    /// Non-zero rows, sorted by location, GTIN, lot (no lot first).
+    pub stock: Vec<SnapshotRow>,
+}
+
+/// One row of a [`StockSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRow {
+    /// The site-local location code.
+    pub location: String,
+    /// The item as GTIN-14.
+    pub gtin: String,
+    /// The lot, `null` when the goods carry none.
+    #[serde(default)]
+    pub lot: Option<String>,
+    /// Units on hand; negative is possible (a discrepancy at the office).
+    pub qty: i64,
+}
+
 /// The JSON body of every error response: `{"error": {"code", "message", ...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -513,6 +541,19 @@ mod tests {
         assert_eq!(back, req);
         let resp: PushResponse = serde_json::from_str(r#"{"acked_through":42}"#).unwrap();
         assert_eq!(resp.acked_through, 42);
+    }
+
+    #[test]
+    fn stock_snapshot_shape_and_unknown_fields() {
+        let json = r#"{"site":"WH1","acked_through":7,"stock":[
+            {"location":"A-01","gtin":"09506000134352","lot":null,"qty":3},
+            {"location":"A-02","gtin":"09506000134352","lot":"L1","qty":-1,"reserved":0}],"next":null}"#;
+        let snap: StockSnapshot = serde_json::from_str(json).unwrap();
+        assert_eq!(snap.acked_through, 7);
+        assert_eq!(snap.stock[1].lot.as_deref(), Some("L1"));
+        let out = serde_json::to_value(&snap).unwrap();
+        assert_eq!(out["stock"][0]["lot"], serde_json::Value::Null);
+        assert_eq!(serde_json::from_value::<StockSnapshot>(out).unwrap(), snap);
     }
 
     #[test]

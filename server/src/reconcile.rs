@@ -12,7 +12,7 @@
 //!   → `AsnUnexpectedPallet`; more than announced → `AsnOver` (raised once, by the receipt that crosses the line);
 //!   shortfalls are judged when the ASN closes ([`asn_shorts`]);
 //! - a pick naming a cancelled pick list → `PickOnCancelledList`;
-//! - a reference to no known ASN or pick list → `UnknownReference`;
+//! - a reference to no known ASN or pick list → `UnknownReference` (except a count's own session id);
 //! - an unknown item or location → `UnknownItem` / `UnknownLocation` (the movement is stored anyway).
 
 use dockhand_protocol::sync::{Asn, AsnLine, DocStatus, Movement, MovementKind, PickList};
@@ -197,6 +197,8 @@ pub fn evaluate(m: &Movement, f: &Facts<'_>) -> Vec<Draft> {
     }
     match f.document {
         Document::None => {}
+        // A count names its own count session (`COUNT-<device>-<seq>`, DESIGN §2), which is no server document.
+        Document::Unknown if m.kind == MovementKind::Count => {}
         Document::Unknown => {
             let reference = m.reference.as_deref().unwrap_or("?");
             out.push(draft(
@@ -523,6 +525,20 @@ mod tests {
                     ..Facts::default()
                 },
                 vec![UnknownReference],
+            ),
+            (
+                "a count names its own count session",
+                {
+                    let mut c = mv(MovementKind::Count, None, Some("A"), 0);
+                    c.reference = Some("COUNT-hh-1-7".into());
+                    c
+                },
+                Facts {
+                    document: Document::Unknown,
+                    book_at_count: Some(0),
+                    ..Facts::default()
+                },
+                vec![],
             ),
             (
                 "pick on cancelled list",

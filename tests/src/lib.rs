@@ -340,6 +340,11 @@ pub struct AgentSpec<'a> {
 impl AgentSpec<'_> {
     /// Writes the agent's TOML config into its data directory; returns its path.
     pub fn write_config(&self) -> Result<PathBuf> {
+        self.write_config_with("")
+    }
+
+    /// Like [`AgentSpec::write_config`], with `extra` TOML (whole tables) appended.
+    pub fn write_config_with(&self, extra: &str) -> Result<PathBuf> {
         std::fs::create_dir_all(self.data)?;
         let mut toml = format!(
             "device_id = \"{}\"\nsite = \"{}\"\ndata_dir = \"{}\"\n\n",
@@ -361,6 +366,10 @@ impl AgentSpec<'_> {
             "[workflow]\nmode = \"handheld\"\nreceiving_location = \"DOCK-1\"\n\n[[sources]]\nkind = \"serial-barcode\"\npath = \"{}\"\nbaud = 9600\nterminator = \"crlf\"\ngood_read = \"\\u0006\"\nbad_read = \"\\u0015\"\n",
             self.scanner.display()
         ));
+        if !extra.is_empty() {
+            toml.push('\n');
+            toml.push_str(extra);
+        }
         let path = self.data.join("agent.toml");
         std::fs::write(&path, toml)?;
         Ok(path)
@@ -406,6 +415,11 @@ impl AgentProc {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The agent's status file.
@@ -473,3 +487,197 @@ pub const GTINS: [&str; 5] = [
     "00012345678905",
     "09501101530003",
 ];
+
+/// GS1 mod-10 check digit for the digits of `body` (the number without its check digit).
+pub fn gs1_check_digit(body: &str) -> char {
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
+        .sum();
+    char::from(b'0' + ((10 - sum % 10) % 10) as u8)
+}
+
+/// A valid SSCC-18 from a 17-digit body.
+pub fn sscc(body17: &str) -> String {
+    assert_eq!(body17.len(), 17, "an SSCC body has 17 digits");
+    format!("{body17}{}", gs1_check_digit(body17))
+}
+
+/// Builds a GS1-128 pallet scan (AIM `]C1`): `00 sscc`.
+pub fn pallet_scan(sscc: &str) -> String {
+    format!("]C100{sscc}")
+}
+
+/// The office side of the server API (admin token), blocking.
+pub struct Office {
+    client: reqwest::blocking::Client,
+    url: String,
+    token: String,
+}
+
+impl Office {
+    /// An office client for a running server.
+    pub fn new(server: &ServerProc) -> Result<Office> {
+        Ok(Office {
+            client: server.client()?,
+            url: server.url(),
+            token: server.admin_token()?,
+        })
+    }
+
+    fn send(&self, req: reqwest::blocking::RequestBuilder) -> Result<serde_json::Value> {
+        let resp = req.bearer_auth(&self.token).send()?;
+        let status = resp.status();
+        let text = resp.text()?;
+        if !status.is_success() {
+            bail!("office API answered {status}: {text}");
+        }
+        Ok(if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
+    }
+
+    /// `PUT` a JSON body to `path`.
+    pub fn put(&self, path: &str, body: serde_json::Value) -> Result<serde_json::Value> {
+        self.send(self.client.put(format!("{}{path}", self.url)).json(&body))
+    }
+
+    /// `POST` a JSON body (or none) to `path`.
+    pub fn post(&self, path: &str, body: Option<serde_json::Value>) -> Result<serde_json::Value> {
+        let req = self.client.post(format!("{}{path}", self.url));
+        self.send(match body {
+            Some(b) => req.json(&b),
+            None => req,
+        })
+    }
+
+    /// `GET` `path`.
+    pub fn get(&self, path: &str) -> Result<serde_json::Value> {
+        self.send(self.client.get(format!("{}{path}", self.url)))
+    }
+
+    /// Every movement of `site` in server commit order (follows the pages).
+    pub fn movements(&self, site: &str) -> Result<Vec<serde_json::Value>> {
+        let mut out = Vec::new();
+        let mut after = 0u64;
+        loop {
+            let page = self.get(&format!(
+                "/v1/movements?site={site}&after={after}&limit=1000"
+            ))?;
+            out.extend(
+                page["movements"]
+                    .as_array()
+                    .context("movements array")?
+                    .iter()
+                    .cloned(),
+            );
+            match page["next"].as_u64() {
+                Some(n) => after = n,
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Open discrepancies of `site`.
+    pub fn discrepancies(&self, site: &str) -> Result<Vec<serde_json::Value>> {
+        let v = self.get(&format!("/v1/discrepancies?site={site}&status=open"))?;
+        Ok(v["discrepancies"]
+            .as_array()
+            .context("discrepancies array")?
+            .clone())
+    }
+}
+
+/// A TCP forwarder between agents and the server that a test can cut and restore: the device's link.
+///
+/// While down, open connections are shut and new ones are accepted and closed at once (what a dead Wi-Fi
+/// access point looks like from the device: connection errors). TLS passes through untouched.
+pub struct LinkProxy {
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The port agents connect to.
+    pub port: u16,
+}
+
+impl LinkProxy {
+    /// Forwards `127.0.0.1:<new port>` to `127.0.0.1:target`.
+    pub fn start(target: u16) -> Result<LinkProxy> {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let up = Arc::new(AtomicBool::new(true));
+        let generation = Arc::new(AtomicU64::new(0));
+        let (up2, gen2) = (up.clone(), generation.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(client) = conn else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let my_gen = gen2.load(Ordering::SeqCst);
+                for (mut from, mut to) in [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    let (up3, gen3) = (up2.clone(), gen2.clone());
+                    let _ = from.set_read_timeout(Some(Duration::from_millis(100)));
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        loop {
+                            if !up3.load(Ordering::SeqCst) || gen3.load(Ordering::SeqCst) != my_gen
+                            {
+                                break;
+                            }
+                            match from.read(&mut buf) {
+                                Ok(0) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        std::io::ErrorKind::WouldBlock
+                                            | std::io::ErrorKind::TimedOut
+                                    ) => {}
+                                Err(_) => break,
+                            }
+                        }
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Ok(LinkProxy {
+            up,
+            generation,
+            port,
+        })
+    }
+
+    /// Cuts (`false`) or restores (`true`) the link.
+    pub fn set_up(&self, up: bool) {
+        use std::sync::atomic::Ordering;
+        self.up.store(up, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The URL agents should use.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+}

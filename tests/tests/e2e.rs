@@ -5,6 +5,9 @@
 //! - `crash`: SIGKILL of the agent or of the server mid-stream loses no confirmed scan and doubles none.
 //! - `offline`: with the server down scans are still confirmed; the backlog drains by itself when it returns.
 //! - `bad_input`: garbage on the serial line is rejected (NAK) and the source keeps working.
+//! - `master_data`: what the office creates reaches the device by pull.
+//! - `workflows` (e2e/workflows.rs): receiving against ASNs, put-away, picking, counting with two handhelds, and
+//!   an offline shift with a pick list cancelled meanwhile.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -365,6 +368,9 @@ mod bad_input {
         Ok(())
     }
 }
+
+#[path = "e2e/workflows.rs"]
+mod workflows;
 
 mod master_data {
     use super::*;

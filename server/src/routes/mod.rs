@@ -16,6 +16,7 @@ mod pick_lists;
 mod sites;
 mod stock;
 mod sync;
+mod sync_stock;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::handler::Handler;
@@ -149,6 +150,13 @@ pub(crate) fn table() -> Vec<Route> {
             .query(&[
                 ("cursor", "integer", "the cursor of the previous answer; 0 (default) for a full snapshot"),
                 ("limit", "integer", "changes per page, 1..=5000, default 1000"),
+            ]),
+        route("get", "/v1/sync/stock", sync_stock::stock)
+            .doc("Stock of the device's site with the device's high-water mark, for offline lookups", (200, "StockSnapshot"))
+            .auth(Auth::Device)
+            .query(&[
+                ("location", "string", "only this location"),
+                ("site", "string", "must be the device's own site (403 otherwise); default: it"),
             ]),
         // Office: master data.
         route("get", "/v1/sites", sites::list).doc("All sites", (200, "Sites")),

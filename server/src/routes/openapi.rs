@@ -42,6 +42,9 @@ pub(crate) fn document() -> Value {
         if route.auth != Auth::Public {
             errors.push(401);
         }
+        if route.auth == Auth::Device {
+            errors.push(403);
+        }
         if route.path.contains('{') {
             errors.push(404);
         }
@@ -142,6 +145,7 @@ fn error_responses() -> Value {
     for (code, description) in [
         (400, "malformed request; `error.field` names the offending field or query parameter"),
         (401, "missing or invalid credential; code `revoked` for a revoked device"),
+        (403, "the device credential does not allow this (another device's movements, another site)"),
         (404, "no such resource"),
         (409, "refused: a business rule (code `refused`), a sequence gap (`seq_gap`, with `expected_seq`) or a conflicting movement (`conflict`)"),
         (413, "request body larger than the server's limit"),
@@ -230,6 +234,13 @@ fn schemas() -> Value {
         "PullResponse": object(&["cursor", "more", "changes"], json!({
             "cursor": {"type": "integer"}, "more": {"type": "boolean"},
             "changes": array(json!({"type": "object", "description": "{\"type\":\"item\"|\"location\"|\"asn\"|\"pick_list\", ...the record} or {\"type\":\"cancel\",\"reference\"}"})),
+        })),
+        "StockSnapshot": object(&["site", "acked_through", "stock"], json!({
+            "site": {"type": "string", "description": "the device's enrolled site"},
+            "acked_through": {"type": "integer", "description": "the device's high-water mark when the snapshot was taken: its movements with seq <= this are in `stock`, later ones are not"},
+            "stock": array(object(&["location", "gtin", "lot", "qty"], json!({
+                "location": string(), "gtin": string(), "lot": nullable("string"), "qty": {"type": "integer"},
+            }))),
         })),
         "Site": object(&["code"], json!({"code": string(), "name": string(), "active": {"type": "boolean", "default": true}})),
         "SiteBody": object(&[], json!({"code": string(), "name": string(), "active": {"type": "boolean", "default": true}})),
