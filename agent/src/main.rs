@@ -42,6 +42,9 @@ enum Cmd {
         fnc1: Option<String>,
         /// The scan; `-` or absent reads stdin up to EOF (one trailing CR/LF removed).
         scan: Option<String>,
+        /// Decode this EPC instead (the EPC bank after the PC word, in hex), e.g. `3074257BF7194E4000001A85`.
+        #[arg(long, value_name = "HEX", conflicts_with_all = ["scan", "gs1", "fnc1"])]
+        epc: Option<String>,
     },
     /// Print the running (or last run) agent's status: sync backlog, last sync result, sources, local stock.
     Status {
@@ -92,9 +95,15 @@ fn main() -> ExitCode {
         }
         Cmd::Decode {
             json,
+            epc: Some(hex),
+            ..
+        } => decode_epc(json, &hex),
+        Cmd::Decode {
+            json,
             gs1,
             fnc1,
             scan,
+            epc: None,
         } => decode(json, gs1, fnc1, scan),
         Cmd::Stock {
             config,
@@ -224,6 +233,23 @@ fn decode(json: bool, gs1: bool, fnc1: Option<String>, scan: Option<String>) -> 
             ExitCode::from(1)
         }
     }
+}
+
+/// `decode --epc HEX`: one EPC (DESIGN §8). A non-GS1 EPC is a result (`"scheme":"unknown"`), not an error.
+fn decode_epc(json: bool, hex: &str) -> ExitCode {
+    match dockhand_protocol::epc::decode_hex(hex) {
+        Ok(epc) if json => out(&epc.to_json().to_string()),
+        Ok(epc) => out(epc.to_text().trim_end()),
+        Err(e) if json => {
+            out(&e.to_json().to_string());
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("invalid EPC: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn status(config: &std::path::Path) -> anyhow::Result<()> {

@@ -16,6 +16,8 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 
 use serialport::{SerialPort, TTYPort};
 
+pub mod rfidsim;
+
 /// One stock row: (location, gtin, lot, qty).
 pub type StockLine = (String, String, Option<String>, i64);
 

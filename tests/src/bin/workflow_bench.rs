@@ -252,7 +252,8 @@ fn end_to_end() -> Result<EndToEnd> {
 
     // The pick walk, one scan at a time.
     let (mut pick, mut loc) = (Vec::new(), Vec::new());
-    for s in walk() {
+    let quick = std::env::var_os("DH_BENCH_RSS_ONLY").is_some();
+    for s in walk().into_iter().take(if quick { 3 } else { usize::MAX }) {
         let t = Instant::now();
         let fb = scanner.scan_and_wait(&s, Duration::from_secs(10))?;
         let us = t.elapsed().as_secs_f64() * 1e6;
@@ -304,6 +305,16 @@ fn end_to_end() -> Result<EndToEnd> {
         Ok(agent.status()?["backlog"].as_u64() == Some(0))
     })?;
     let rss_after_kib = vm_rss_kib(agent.pid())?;
+    if quick {
+        eprintln!("rss idle {rss_idle_kib} KiB, after {rss_after_kib} KiB");
+        let st = agent.status()?;
+        eprintln!(
+            "status backlog {} durable {}",
+            st["backlog"], st["durable_seq"]
+        );
+        let smaps = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", agent.pid()))?;
+        eprintln!("{smaps}");
+    }
     Ok(EndToEnd {
         pick_p50: pct(&pick, 0.5),
         pick_p99: pct(&pick, 0.99),
@@ -318,6 +329,14 @@ fn end_to_end() -> Result<EndToEnd> {
 }
 
 fn main() -> Result<()> {
+    if std::env::var_os("DH_BENCH_RSS_ONLY").is_some() {
+        let r = end_to_end()?;
+        println!(
+            "rss after {} KiB, {:.0} scans/s",
+            r.rss_after_kib, r.rss_scans_per_s
+        );
+        return Ok(());
+    }
     let ((wf50, wf99), (dec50, dec99)) = in_process()?;
     let mut runs = Vec::new();
     for n in 0..3 {
