@@ -261,6 +261,18 @@ pub struct SyncStatus {
     pub stock_failures: u32,
 }
 
+/// Hands memory freed after a drained burst back to the OS. glibc keeps freed heap in per-thread arenas and only
+/// trims the top of the main one, so a backlog of 100,000 movements pushed from tokio worker threads would stay
+/// resident for the process's life without this.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes the arena locks itself.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Settings of the sync loop.
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
@@ -513,6 +525,12 @@ async fn push_round<T: Transport>(
             if let Ok(mut b) = backlog.lock() {
                 while b.front().is_some_and(|m| m.seq <= hw) {
                     b.pop_front();
+                }
+                // A burst or an offline spell can leave a large empty buffer behind: give it back.
+                if b.capacity() > 4096 && b.len() < b.capacity() / 4 {
+                    let keep = b.len().max(1024);
+                    b.shrink_to(keep);
+                    release_free_heap();
                 }
             }
             tracing::debug!(first, last, acked_through = hw, "pushed");

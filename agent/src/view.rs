@@ -41,7 +41,9 @@
 //! The site stock snapshot and its per-movement "unsynced" records live in trees of their own, described in
 //! [`crate::sitestock`]; [`LocalView::apply`] writes the records in the same transaction as the stock.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use dockhand_protocol::sync::{
     Asn, Change, DocStatus, Item, Location, Movement, MovementKind, PickList,
@@ -95,7 +97,12 @@ pub struct LocalView {
     pick_lists: sled::Tree,
     cancelled: sled::Tree,
     last_location: sled::Tree,
+    /// Parsed pick lists by id, shared by clones; emptied whenever a pulled page is applied.
+    pick_cache: Arc<Mutex<HashMap<String, Arc<PickList>>>>,
 }
+
+/// Pick lists kept parsed (a device works one or two at a time).
+const PICK_CACHE_LISTS: usize = 4;
 
 /// A sled failure, or a stored value that no longer decodes.
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +208,7 @@ impl LocalView {
             pick_lists: db.open_tree("pick_lists")?,
             cancelled: db.open_tree("cancelled")?,
             last_location: db.open_tree("last_location")?,
+            pick_cache: Arc::default(),
             db,
         })
     }
@@ -274,6 +282,9 @@ impl LocalView {
     /// Applies one pull page and stores `new_cursor`, all in one sled transaction (see the module doc for what a
     /// cancel does). Re-applying a page is idempotent.
     pub fn apply_changes(&self, changes: &[Change], new_cursor: u64) -> Result<(), ViewError> {
+        if let Ok(mut c) = self.pick_cache.lock() {
+            c.clear();
+        }
         let trees = (
             &self.meta,
             &self.items,
@@ -326,6 +337,10 @@ impl LocalView {
                 meta.insert("pull_cursor", &new_cursor.to_be_bytes())?;
                 Ok::<_, ConflictableTransactionError<()>>(())
             });
+        // Again after the commit: a lookup between the first clear and the commit may have cached the old list.
+        if let Ok(mut c) = self.pick_cache.lock() {
+            c.clear();
+        }
         match res {
             Ok(()) => Ok(()),
             Err(TransactionError::Storage(e)) => Err(e.into()),
@@ -459,8 +474,20 @@ impl MasterData for LocalView {
             .find(|a| a.status == DocStatus::Open && a.pallets.iter().any(|p| p.sscc == sscc))
     }
 
-    fn pick_list(&self, id: &str) -> Option<PickList> {
-        logged("pick_lists", id, LocalView::pick_list(self, id)).flatten()
+    fn pick_list(&self, id: &str) -> Option<Arc<PickList>> {
+        // A picker works one list for hundreds of scans: parse it once (a 1,000-line list is ~70 KB of JSON,
+        // ~0.3 ms to parse) and keep it until the next pulled page changes the documents.
+        if let Some(hit) = self.pick_cache.lock().ok().and_then(|c| c.get(id).cloned()) {
+            return Some(hit);
+        }
+        let list = Arc::new(logged("pick_lists", id, LocalView::pick_list(self, id)).flatten()?);
+        if let Ok(mut c) = self.pick_cache.lock() {
+            if c.len() >= PICK_CACHE_LISTS {
+                c.clear();
+            }
+            c.insert(id.to_string(), list.clone());
+        }
+        Some(list)
     }
 
     fn last_location(&self, gtin: &str) -> Option<String> {

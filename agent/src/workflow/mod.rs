@@ -96,7 +96,7 @@ pub trait MasterData {
     /// An open ASN announcing the pallet with this SSCC.
     fn asn_for_pallet(&self, sscc: &str) -> Option<Asn>;
     /// The pick list with this id, whatever its status.
-    fn pick_list(&self, id: &str) -> Option<PickList>;
+    fn pick_list(&self, id: &str) -> Option<std::sync::Arc<PickList>>;
     /// Where this item was last put away or moved to (a put-away suggestion).
     fn last_location(&self, gtin: &str) -> Option<String>;
     /// The (GTIN, lot) pairs the device believes are at this location (stock above zero).

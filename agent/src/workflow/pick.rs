@@ -87,7 +87,7 @@ fn open_lines(wf: &Workflow, list: &PickList) -> usize {
 }
 
 /// The list, if it can still be picked; refusals mid-pick tell the operator to stop.
-fn live(md: &dyn MasterData, id: &str, device: &str) -> Result<PickList, Decision> {
+fn live(md: &dyn MasterData, id: &str, device: &str) -> Result<std::sync::Arc<PickList>, Decision> {
     match md.pick_list(id) {
         None => Err(reject(format!(
             "pick list {id} is no longer on this device; scan DH:CANCEL"

@@ -55,8 +55,8 @@ impl MasterData for MemMaster {
             .cloned()
     }
 
-    fn pick_list(&self, id: &str) -> Option<PickList> {
-        self.pick_lists.get(id).cloned()
+    fn pick_list(&self, id: &str) -> Option<std::sync::Arc<PickList>> {
+        self.pick_lists.get(id).cloned().map(std::sync::Arc::new)
     }
 
     fn last_location(&self, gtin: &str) -> Option<String> {
