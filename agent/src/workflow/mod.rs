@@ -39,7 +39,8 @@
 //!         | {"mode": "counting", "location"?, "lines"?: [item]},
 //!   "qty_next": n | null,                      DH:QTY, for the next item scan
 //!   "operator": id | null,                     DH:OP, signs the movements
-//!   "picks"?: {list id: {line no: {"picked"?: n, "lot"?, "short"?: true}}}   touched lines of unfinished lists
+//!   "picks"?: {list id: {line no: {"picked"?: n, "lot"?, "short"?: true}}}   open or short lines touched
+//!   "picks_done"?: {list id: [[first line, last line], ...]}                  lines picked complete (ranges)
 //!   "picked"?: [list id] }                     lists finished on this device, newest last, at most 32
 //! ```
 //!
@@ -175,6 +176,9 @@ pub struct State {
     /// Progress of unfinished pick lists: touched lines only, by line number.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub picks: BTreeMap<String, BTreeMap<u32, LineProgress>>,
+    /// Lines of unfinished pick lists picked complete, as inclusive ranges of line numbers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub picks_done: BTreeMap<String, Vec<(u32, u32)>>,
     /// Pick lists finished on this device, newest last (at most 32).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub picked: Vec<String>,

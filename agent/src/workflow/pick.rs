@@ -67,7 +67,44 @@ fn finished(line: &PickLine, p: Option<&LineProgress>) -> bool {
     p.is_some_and(|p| p.short || p.picked >= line.qty)
 }
 
+/// Whether a line was picked complete: such lines leave `picks` for the compact `picks_done` ranges, so the state
+/// snapshot journaled with every scan stays a few bytes per list instead of growing with the lines picked.
+fn done(wf: &Workflow, list: &str, line: u32) -> bool {
+    wf.state
+        .picks_done
+        .get(list)
+        .is_some_and(|r| r.iter().any(|&(a, b)| a <= line && line <= b))
+}
+
+fn line_finished(wf: &Workflow, list: &str, line: &PickLine) -> bool {
+    done(wf, list, line.line) || finished(line, progress(wf, list, line))
+}
+
+/// Moves a complete line from `picks` into the ranges of `picks_done`, merging neighbours.
+fn mark_done(wf: &mut Workflow, list: &str, line: u32) {
+    if let Some(p) = wf.state.picks.get_mut(list) {
+        p.remove(&line);
+        if p.is_empty() {
+            wf.state.picks.remove(list);
+        }
+    }
+    let ranges = wf.state.picks_done.entry(list.to_string()).or_default();
+    ranges.push((line, line));
+    ranges.sort_unstable();
+    let mut merged: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+    for &(a, b) in ranges.iter() {
+        match merged.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    *ranges = merged;
+}
+
 fn remaining(wf: &Workflow, list: &PickList, line: &PickLine) -> u64 {
+    if done(wf, &list.id, line.line) {
+        return 0;
+    }
     line.qty
         .saturating_sub(progress(wf, &list.id, line).map_or(0, |p| p.picked))
 }
@@ -76,13 +113,13 @@ fn remaining(wf: &Workflow, list: &PickList, line: &PickLine) -> u64 {
 fn first_open(wf: &Workflow, list: &PickList) -> Option<usize> {
     list.lines
         .iter()
-        .position(|l| !finished(l, progress(wf, &list.id, l)))
+        .position(|l| !line_finished(wf, &list.id, l))
 }
 
 fn open_lines(wf: &Workflow, list: &PickList) -> usize {
     list.lines
         .iter()
-        .filter(|l| !finished(l, progress(wf, &list.id, l)))
+        .filter(|l| !line_finished(wf, &list.id, l))
         .count()
 }
 
@@ -146,13 +183,14 @@ impl Picking {
                     .is_some_and(|l| l.status == DocStatus::Open)
         };
         wf.state.picks.retain(|k, _| open(k));
+        wf.state.picks_done.retain(|k, _| open(k));
         wf.state.picked.retain(open);
         let Some(index) = first_open(wf, &list) else {
             return Err(reject(format!(
                 "pick list {id} is already picked on this device"
             )));
         };
-        let resumed = wf.state.picks.contains_key(&id);
+        let resumed = wf.state.picks.contains_key(&id) || wf.state.picks_done.contains_key(&id);
         let p = Picking {
             list: id,
             index,
@@ -188,7 +226,7 @@ impl Picking {
         let ok = list
             .lines
             .get(self.index)
-            .is_some_and(|l| !finished(l, progress(wf, &list.id, l)));
+            .is_some_and(|l| !line_finished(wf, &list.id, l));
         if !ok {
             self.index = first_open(wf, list)?;
             self.at_location = false;
@@ -310,6 +348,9 @@ impl Picking {
         entry.picked += qty;
         if entry.lot.is_none() {
             entry.lot = p.lot.clone();
+        }
+        if entry.picked >= line.qty {
+            mark_done(wf, &list.id, line.line);
         }
         let what = format!(
             "picked {} from {}",
@@ -467,6 +508,7 @@ fn finish(wf: &mut Workflow, list: &PickList) -> String {
         .picks
         .remove(&list.id)
         .map_or(0, |p| p.values().filter(|l| l.short).count());
+    wf.state.picks_done.remove(&list.id);
     wf.state.picked.retain(|k| *k != list.id);
     wf.state.picked.push(list.id.clone());
     if wf.state.picked.len() > PICKED_MEMORY {
