@@ -275,6 +275,47 @@ fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:020}.seg"))
 }
 
+/// Reads back up to `max` durable movements with `seq > after` from the segment files in `dir`, oldest first,
+/// while the writer keeps appending: the sync task's way to page through a backlog too large to keep in memory.
+///
+/// Only call it for seqs the writer has reported durable: the tail of the active segment may hold a record being
+/// written, which parses as a torn tail and is left out. A segment deleted meanwhile (by an ack) held only
+/// acknowledged movements and is skipped.
+pub fn read_movements(dir: &Path, after: u64, max: usize) -> Result<Vec<Movement>, JournalError> {
+    let mut ids: Vec<u64> = fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let name = name.to_str()?;
+            name.strip_suffix(".seg")?.parse().ok()
+        })
+        .collect();
+    ids.sort_unstable();
+    let mut out = Vec::new();
+    for id in ids {
+        let path = segment_path(dir, id);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        // Damage is recovery's business at the next start; here a bad record only ends what this segment gives.
+        let _ = scan_segment(&data, |record| {
+            if let Record::Movement(m) = record {
+                if m.seq > after && out.len() < max {
+                    out.push(m);
+                }
+            }
+            Ok(())
+        });
+        if out.len() >= max {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     File::open(dir)
         .and_then(|d| d.sync_all())

@@ -156,15 +156,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .map(Workflow::decode_state)
         .unwrap_or_default();
     let last_seq = rec.last_seq();
-    let backlog: Backlog = Arc::new(Mutex::new(
-        rec.movements
-            .iter()
-            .filter(|m| m.seq > rec.acked)
-            .cloned()
-            .collect(),
-    ));
+    let backlog: Backlog = Arc::new(Mutex::new(writer::BacklogState::new(
+        data.join("journal"),
+        rec.acked,
+        last_seq,
+        rec.movements.iter().filter(|m| m.seq > rec.acked).cloned(),
+    )));
     tracing::info!(device = %cfg.device_id, last_seq, acked = rec.acked,
-        backlog = backlog.lock().map(|b| b.len()).unwrap_or(0), mode = ?state.mode, "agent starting");
+        backlog = backlog.lock().map(|b| b.pending()).unwrap_or(0), mode = ?state.mode, "agent starting");
 
     let new_data = Arc::new(Notify::new());
     let fatal = Arc::new(Notify::new());
@@ -433,7 +432,11 @@ impl StatusCtx {
                 .format(&time::format_description::well_known::Rfc3339)
                 .ok(),
             durable_seq,
-            backlog: self.backlog.lock().map(|b| b.len()).unwrap_or(0),
+            backlog: self
+                .backlog
+                .lock()
+                .map(|b| b.pending() as usize)
+                .unwrap_or(0),
             sync: self.sync.lock().map(|s| s.clone()).unwrap_or_default(),
             sources: self
                 .sources

@@ -486,10 +486,33 @@ async fn push_round<T: Transport>(
     backoff: &mut Backoff,
     status: &Mutex<SyncStatus>,
 ) -> Option<Duration> {
-    let (batch, pending): (Vec<_>, usize) = match backlog.lock() {
+    // Movements spilled to the journal (a long offline spell) are read back outside the lock, so the writer is
+    // never kept waiting on this file read.
+    let refill = match backlog.lock() {
+        Ok(b) => b
+            .refill_from(settings.batch_size)
+            .map(|(after, max)| (after, max, b.journal_dir.clone())),
+        Err(_) => return None,
+    };
+    if let Some((after, max, dir)) = refill {
+        match tokio::task::spawn_blocking(move || crate::journal::read_movements(&dir, after, max))
+            .await
+        {
+            Ok(Ok(ms)) => {
+                if let Ok(mut b) = backlog.lock() {
+                    b.refill(after, ms);
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, after, "cannot read the backlog back from the journal")
+            }
+            Err(e) => tracing::error!(error = %e, "journal read task failed"),
+        }
+    }
+    let (batch, pending): (Vec<_>, u64) = match backlog.lock() {
         Ok(b) => (
-            b.iter().take(settings.batch_size).cloned().collect(),
-            b.len(),
+            b.mem.iter().take(settings.batch_size).cloned().collect(),
+            b.pending(),
         ),
         Err(_) => return None,
     };
@@ -500,7 +523,7 @@ async fn push_round<T: Transport>(
     let req = PushRequest {
         device_id: settings.device_id.clone(),
         movements: batch,
-        backlog: Some(pending as u64),
+        backlog: Some(pending),
     };
     let result = transport.push(&req).await;
     let mut st = status.lock().map(|s| s.clone()).unwrap_or_default();
@@ -523,13 +546,9 @@ async fn push_round<T: Transport>(
                 return None;
             }
             if let Ok(mut b) = backlog.lock() {
-                while b.front().is_some_and(|m| m.seq <= hw) {
-                    b.pop_front();
-                }
-                // A burst or an offline spell can leave a large empty buffer behind: give it back.
-                if b.capacity() > 4096 && b.len() < b.capacity() / 4 {
-                    let keep = b.len().max(1024);
-                    b.shrink_to(keep);
+                let cap = b.mem.capacity();
+                b.ack(hw);
+                if b.mem.capacity() < cap {
                     release_free_heap();
                 }
             }
@@ -539,7 +558,7 @@ async fn push_round<T: Transport>(
             st.last_result = Some("ok".into());
             st.failures = 0;
             st.acked_through = hw;
-            let more = backlog.lock().map(|b| !b.is_empty()).unwrap_or(false);
+            let more = backlog.lock().map(|b| b.pending() > 0).unwrap_or(false);
             if more {
                 Duration::ZERO
             } else {
@@ -830,7 +849,7 @@ mod tests {
             .unwrap();
         h.new_data.notify_one();
         wait_for("push", || h.status.lock().unwrap().acked_through == 1).await;
-        assert!(h.backlog.lock().unwrap().is_empty());
+        assert_eq!(h.backlog.lock().unwrap().pending(), 0);
         assert_eq!(fake.pushed.lock().unwrap().as_slice(), &[1]);
         assert!(h.status.lock().unwrap().pull_failures >= 1);
         h.stop.send(true).unwrap();

@@ -87,7 +87,107 @@ struct Pending {
 }
 
 /// Movements durable in the journal and not yet acknowledged by the server, oldest first.
-pub type Backlog = Arc<Mutex<VecDeque<Movement>>>;
+pub type Backlog = Arc<Mutex<BacklogState>>;
+
+/// Most unacknowledged movements kept in memory; the rest stay in the journal until the sync task reads them back.
+pub const BACKLOG_IN_MEMORY: usize = 10_000;
+
+/// The sync backlog: every durable movement with `acked < seq <= durable` must reach the server. The oldest of them
+/// (up to [`BACKLOG_IN_MEMORY`]) are held in memory, contiguous from `acked + 1`; a device offline for days keeps
+/// the rest only in the journal (that is what it is for), so memory stays bounded however long the link is down.
+#[derive(Debug, Default)]
+pub struct BacklogState {
+    /// Movements `acked + 1 ..= acked + mem.len()`, in seq order.
+    pub mem: VecDeque<Movement>,
+    /// The server's durable acknowledged high-water mark.
+    pub acked: u64,
+    /// The last durable seq.
+    pub durable: u64,
+    /// The journal directory, to read spilled movements back.
+    pub journal_dir: std::path::PathBuf,
+}
+
+impl BacklogState {
+    /// A backlog after recovery: `unacked` are the journal's movements above `acked`, `durable` the last seq.
+    pub fn new(
+        journal_dir: std::path::PathBuf,
+        acked: u64,
+        durable: u64,
+        unacked: impl IntoIterator<Item = Movement>,
+    ) -> Self {
+        let mut b = BacklogState {
+            mem: VecDeque::new(),
+            acked,
+            durable: acked,
+            journal_dir,
+        };
+        b.push_durable(unacked);
+        b.durable = b.durable.max(durable);
+        b
+    }
+
+    /// Movements durable but not yet acknowledged.
+    pub fn pending(&self) -> u64 {
+        self.durable.saturating_sub(self.acked)
+    }
+
+    /// The last seq held in memory (or `acked` when none).
+    pub fn mem_end(&self) -> u64 {
+        self.mem.back().map_or(self.acked, |m| m.seq)
+    }
+
+    /// Records newly durable movements; keeps them in memory while there is room and nothing older is spilled.
+    pub fn push_durable(&mut self, movements: impl IntoIterator<Item = Movement>) {
+        for m in movements {
+            if m.seq <= self.acked {
+                continue;
+            }
+            self.durable = self.durable.max(m.seq);
+            if self.mem.len() < BACKLOG_IN_MEMORY && m.seq == self.mem_end() + 1 {
+                self.mem.push_back(m);
+            }
+        }
+    }
+
+    /// The server acknowledged everything up to `hw` (and that acknowledgement is durable).
+    pub fn ack(&mut self, hw: u64) {
+        while self.mem.front().is_some_and(|m| m.seq <= hw) {
+            self.mem.pop_front();
+        }
+        self.acked = self.acked.max(hw);
+        self.durable = self.durable.max(self.acked);
+        // A burst or an offline spell can leave a large empty buffer behind: give it back.
+        if self.mem.capacity() > 4096 && self.mem.len() < self.mem.capacity() / 4 {
+            let keep = self.mem.len().max(1024);
+            self.mem.shrink_to(keep);
+        }
+    }
+
+    /// Where to read spilled movements from, when memory holds fewer than `want` and the journal has more:
+    /// `(after, max)` for [`crate::journal::read_movements`].
+    pub fn refill_from(&self, want: usize) -> Option<(u64, usize)> {
+        let end = self.mem_end();
+        (self.mem.len() < want && end < self.durable)
+            .then(|| (end, BACKLOG_IN_MEMORY.saturating_sub(self.mem.len())))
+    }
+
+    /// Adds movements read back from the journal after `after`; ignored if the backlog moved on meanwhile.
+    pub fn refill(&mut self, after: u64, movements: Vec<Movement>) {
+        if after != self.mem_end() {
+            return;
+        }
+        for m in movements {
+            if m.seq == self.mem_end() + 1
+                && m.seq <= self.durable
+                && self.mem.len() < BACKLOG_IN_MEMORY
+            {
+                self.mem.push_back(m);
+            } else {
+                break;
+            }
+        }
+    }
+}
 
 /// Handle to the writer thread; cheap to clone.
 #[derive(Clone)]
@@ -399,7 +499,7 @@ impl WriterThread {
         }
         self.wrote |= !movements.is_empty();
         if let Ok(mut b) = self.backlog.lock() {
-            b.extend(movements);
+            b.push_durable(movements);
         }
     }
 
@@ -522,6 +622,58 @@ mod tests {
             operator: None,
             source: MovementSource::Manual,
         }
+    }
+
+    /// A backlog larger than memory holds: the oldest stay in memory, the rest are read back from the real journal
+    /// in order as acks come in, every movement delivered exactly once, memory never above the bound.
+    #[test]
+    fn backlog_spills_to_the_journal_and_reads_back_in_order() {
+        const N: u64 = 25_000;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("journal");
+        // Small segments: the read-back crosses many files, and acked ones are deleted while it runs.
+        let (mut journal, _) = Journal::open(&dir, 256 << 10).unwrap();
+        let all: Vec<Record> = (1..=N).map(|s| Record::Movement(mv(s))).collect();
+        for chunk in all.chunks(5000) {
+            journal.append(chunk).unwrap();
+        }
+        let mut b = BacklogState::new(dir.clone(), 0, 0, std::iter::empty());
+        b.push_durable((1..=N).map(mv));
+        assert_eq!(b.pending(), N);
+        assert_eq!(
+            b.mem.len(),
+            BACKLOG_IN_MEMORY,
+            "memory holds the oldest only"
+        );
+        let (mut delivered, mut reads) = (Vec::new(), 0);
+        while b.pending() > 0 {
+            if let Some((after, max)) = b.refill_from(500) {
+                reads += 1;
+                b.refill(
+                    after,
+                    crate::journal::read_movements(&dir, after, max).unwrap(),
+                );
+            }
+            assert!(b.mem.len() <= BACKLOG_IN_MEMORY);
+            let batch: Vec<u64> = b.mem.iter().take(500).map(|m| m.seq).collect();
+            assert!(
+                !batch.is_empty(),
+                "pending {} but nothing to push",
+                b.pending()
+            );
+            let hw = *batch.last().unwrap();
+            delivered.extend(batch);
+            journal.ack(hw).unwrap();
+            b.ack(hw);
+        }
+        assert_eq!(delivered, (1..=N).collect::<Vec<_>>());
+        assert!(reads >= 2, "the spilled part was read back ({reads} reads)");
+        // New movements after a drained spill go to memory again.
+        b.push_durable([mv(N + 1)]);
+        assert_eq!(b.mem.len(), 1);
+        // A stale read-back (the backlog moved on meanwhile) is ignored.
+        b.refill(3, vec![mv(4)]);
+        assert_eq!(b.mem.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![N + 1]);
     }
 
     /// The seq owner as the workflow task drives it: rollback first, then seqs for the scan, then append.
@@ -659,7 +811,14 @@ mod tests {
         rd.await.unwrap().unwrap();
         assert!(t.stats.lock().unwrap().storage_full.is_none());
         assert_eq!(t.stats.lock().unwrap().durable_seq, a + 1);
-        let backlog: Vec<u64> = t.backlog.lock().unwrap().iter().map(|m| m.seq).collect();
+        let backlog: Vec<u64> = t
+            .backlog
+            .lock()
+            .unwrap()
+            .mem
+            .iter()
+            .map(|m| m.seq)
+            .collect();
         assert_eq!(backlog, (1..=a + 1).collect::<Vec<_>>());
 
         // The journal holds exactly the durable movements, contiguous, and A's state.
