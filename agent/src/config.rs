@@ -3,11 +3,51 @@
 //! Checked in two phases, ripgrep style: serde reads the file with `deny_unknown_fields` (so a misspelt key fails
 //! fast, named), then [`Config::load`] validates values and resolves relative paths against the config file's
 //! directory.
+//!
+//! # Dock gates
+//!
+//! `workflow.mode = "gate"` turns the agent into an RFID dock gate ([`crate::gate`]): `workflow.receiving_location`
+//! is then the gate's location (inbound goes in, outbound leaves from it), a `[gate]` table gives the antennas'
+//! roles and the smoothing, and at least one RFID source reads the tags:
+//!
+//! ```toml
+//! [workflow]
+//! mode = "gate"                    # "handheld" stays the default
+//! receiving_location = "DOCK-3"
+//!
+//! [gate]
+//! outside_antennas = [1]           # required: the antennas facing the yard (seen first by an inbound tag)
+//! inside_antennas = [2]            # required: the antennas facing the warehouse
+//! quiet_ms = 3000                  # a pass departs after no read for this long (> the reader's reconnect time)
+//! min_reads = 3                    # fewer reads in a pass: a stray, nothing happens
+//! min_confidence = 0.5             # below it a pass is logged and counted as unresolved, no movement
+//! # max_tags = 10000               # tags tracked at once
+//! # audit_capacity = 100000        # raw reads kept for GET /audit (0: none)
+//! # audit_max_age_s = 900          # ... and none older than this
+//! # min_rssi = -70                 # weaker reads (dBm) do not count
+//! # direction_scale_ms = 500       # a time difference this large makes a direction signal certain
+//!
+//! [[sources]]
+//! kind = "serial-rfid"
+//! protocol = "r2000"               # the only one for serial-rfid (and the default)
+//! path = "/dev/ttyUSB0"
+//! baud = 115200                    # the default for serial-rfid
+//! antennas = [1, 2]                # ports the session cycles (1..=8); default: the [gate] antennas
+//!
+//! [[sources]]
+//! kind = "llrp"
+//! address = "10.0.0.5:5084"        # host:port; a bare host means port 5084
+//! antennas = [1, 2]                # empty or absent: all the reader's antennas
+//! ```
+//!
+//! Antenna numbers are shared by every reader of one gate. RFID sources are refused in handheld mode; barcode
+//! sources are allowed in gate mode (a scanner at the gate works as on a handheld).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use dockhand_protocol::hid::{HidPosProfile, KeyTerminator, KeyboardLayout};
+use dockhand_protocol::rfid::smooth::{SmoothConfig, MAX_ROLE_ANTENNAS};
 use dockhand_protocol::scan::Terminator;
 use serde::Deserialize;
 
@@ -57,6 +97,8 @@ pub struct Config {
     /// Workflow settings.
     #[serde(default)]
     pub workflow: WorkflowConfig,
+    /// The dock gate (required in gate mode, refused otherwise).
+    pub gate: Option<GateConfig>,
     /// Scanners and readers.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
@@ -176,9 +218,149 @@ pub struct WorkflowConfig {
     /// `handheld` or `gate`.
     #[serde(default = "default_mode")]
     pub mode: String,
-    /// Where received goods land before put-away.
+    /// Where received goods land before put-away; at a gate, the gate's location (inbound goes in, outbound leaves
+    /// from it).
     #[serde(default = "default_receiving")]
     pub receiving_location: String,
+}
+
+impl WorkflowConfig {
+    /// True for an RFID dock gate.
+    pub fn is_gate(&self) -> bool {
+        self.mode == "gate"
+    }
+}
+
+/// `[gate]`: antenna roles and read smoothing of an RFID dock gate (see the module doc).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// Antennas facing the yard: an inbound tag is seen here first.
+    pub outside_antennas: Vec<u16>,
+    /// Antennas facing the warehouse.
+    pub inside_antennas: Vec<u16>,
+    /// A pass departs after this long without a read.
+    #[serde(default = "default_quiet_ms")]
+    pub quiet_ms: u64,
+    /// Reads a pass needs to count.
+    #[serde(default = "default_min_reads")]
+    pub min_reads: u32,
+    /// Direction confidence below which a pass makes no movement.
+    #[serde(default = "default_min_confidence")]
+    pub min_confidence: f64,
+    /// Tags tracked at once.
+    pub max_tags: Option<usize>,
+    /// Raw reads kept in the audit ring.
+    pub audit_capacity: Option<usize>,
+    /// Age limit of the audit ring, in seconds.
+    pub audit_max_age_s: Option<u64>,
+    /// Reads weaker than this (dBm) do not count.
+    pub min_rssi: Option<i16>,
+    /// Time difference that makes one direction signal certain.
+    pub direction_scale_ms: Option<u64>,
+}
+
+fn default_quiet_ms() -> u64 {
+    3_000
+}
+fn default_min_reads() -> u32 {
+    3
+}
+fn default_min_confidence() -> f64 {
+    0.5
+}
+
+/// Largest `gate.max_tags` and `gate.audit_capacity`: each is memory held by a small gate computer.
+pub const MAX_GATE_TABLE: usize = 1_000_000;
+
+impl GateConfig {
+    /// The smoother's configuration: [`SmoothConfig::gate`] with the values given.
+    pub fn smooth_config(&self) -> SmoothConfig {
+        let mut c = SmoothConfig::gate(&self.outside_antennas, &self.inside_antennas);
+        c.quiet_ms = self.quiet_ms;
+        c.min_reads = self.min_reads;
+        c.min_rssi = self.min_rssi;
+        if let Some(n) = self.max_tags {
+            c.max_tags = n;
+        }
+        if let Some(n) = self.audit_capacity {
+            c.audit_capacity = n;
+        }
+        if let Some(s) = self.audit_max_age_s {
+            c.audit_max_age_ms = s.saturating_mul(1000);
+        }
+        if let Some(ms) = self.direction_scale_ms {
+            c.direction_scale_ms = ms;
+        }
+        c
+    }
+
+    /// Every antenna with a role, outside first.
+    pub fn antennas(&self) -> impl Iterator<Item = u16> + '_ {
+        self.outside_antennas
+            .iter()
+            .chain(&self.inside_antennas)
+            .copied()
+    }
+
+    /// The value check, naming the key at fault.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        for (key, list) in [
+            ("gate.outside_antennas", &self.outside_antennas),
+            ("gate.inside_antennas", &self.inside_antennas),
+        ] {
+            if list.is_empty() {
+                return Err((key, "needs at least one antenna".into()));
+            }
+            if list.contains(&0) {
+                return Err((key, "antennas are numbered from 1".into()));
+            }
+        }
+        if let Some(a) = self
+            .outside_antennas
+            .iter()
+            .find(|a| self.inside_antennas.contains(a))
+        {
+            return Err((
+                "gate.inside_antennas",
+                format!("antenna {a} is also an outside antenna; an antenna watches one side"),
+            ));
+        }
+        if self.antennas().count() > MAX_ROLE_ANTENNAS {
+            return Err((
+                "gate.inside_antennas",
+                format!("at most {MAX_ROLE_ANTENNAS} antennas in all"),
+            ));
+        }
+        if self.quiet_ms == 0 {
+            return Err(("gate.quiet_ms", "must be at least 1".into()));
+        }
+        if self.min_reads == 0 {
+            return Err(("gate.min_reads", "must be at least 1".into()));
+        }
+        if !(0.0..=1.0).contains(&self.min_confidence) {
+            return Err(("gate.min_confidence", "must be between 0 and 1".into()));
+        }
+        if self.max_tags.is_some_and(|n| n == 0 || n > MAX_GATE_TABLE) {
+            return Err((
+                "gate.max_tags",
+                format!("must be between 1 and {MAX_GATE_TABLE}"),
+            ));
+        }
+        if self.audit_capacity.is_some_and(|n| n > MAX_GATE_TABLE) {
+            return Err((
+                "gate.audit_capacity",
+                format!("must be at most {MAX_GATE_TABLE}"),
+            ));
+        }
+        if self.audit_max_age_s == Some(0) {
+            return Err(("gate.audit_max_age_s", "must be at least 1".into()));
+        }
+        if self.direction_scale_ms == Some(0) {
+            return Err(("gate.direction_scale_ms", "must be at least 1".into()));
+        }
+        Ok(())
+    }
 }
 
 fn default_mode() -> String {
@@ -198,7 +380,21 @@ impl Default for WorkflowConfig {
 }
 
 /// The source kinds the agent knows.
-pub const SOURCE_KINDS: [&str; 3] = [KIND_SERIAL, KIND_USB_HID_POS, KIND_USB_KEYBOARD];
+pub const SOURCE_KINDS: [&str; 5] = [
+    KIND_SERIAL,
+    KIND_USB_HID_POS,
+    KIND_USB_KEYBOARD,
+    KIND_SERIAL_RFID,
+    KIND_LLRP,
+];
+/// An RFID reader module on a serial port (`protocol = "r2000"`).
+pub const KIND_SERIAL_RFID: &str = "serial-rfid";
+/// A fixed RFID reader speaking LLRP over TCP.
+pub const KIND_LLRP: &str = "llrp";
+/// The serial RFID protocol: Impinj-R2000 modules' "0xA0" protocol.
+pub const PROTOCOL_R2000: &str = "r2000";
+/// LLRP's port, when `address` names a host only.
+pub const LLRP_PORT: u16 = 5084;
 /// A scanner on a serial port (or a USB CDC-ACM virtual COM port).
 pub const KIND_SERIAL: &str = "serial-barcode";
 /// A USB scanner in HID POS mode (usage page 0x8C).
@@ -239,14 +435,21 @@ impl UsbId {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
-    /// `serial-barcode`, `usb-hid-pos` or `usb-keyboard`.
+    /// `serial-barcode`, `usb-hid-pos`, `usb-keyboard`, `serial-rfid` or `llrp`.
     pub kind: String,
-    /// Serial only: device path, e.g. `/dev/ttyACM0` (empty for USB sources).
+    /// Serial only: device path, e.g. `/dev/ttyACM0` (empty for USB and LLRP sources).
     #[serde(default)]
     pub path: PathBuf,
-    /// Serial only: baud rate.
-    #[serde(default = "default_baud")]
-    pub baud: u32,
+    /// Serial only: baud rate (default 9600 for scanners, 115200 for `serial-rfid`); see [`SourceConfig::baud`].
+    #[serde(rename = "baud")]
+    pub baud_rate: Option<u32>,
+    /// `serial-rfid` only: the reader protocol, `r2000` (the default and only one).
+    pub protocol: Option<String>,
+    /// RFID only: antenna ports to read, 1-based. `serial-rfid`: the ports the session cycles (default: the
+    /// `[gate]` antennas); `llrp`: empty or absent means all.
+    pub antennas: Option<Vec<u16>>,
+    /// `llrp` only: the reader, `host:port` (a bare host means port 5084).
+    pub address: Option<String>,
     /// Serial: `cr`, `lf`, `crlf` (default) or `none`. USB keyboard: `enter` (default), `tab` or `enter-or-tab`.
     pub terminator: Option<String>,
     /// USB only: the device's vendor id.
@@ -279,14 +482,29 @@ pub struct SourceConfig {
     pub gs1: bool,
 }
 
-fn default_baud() -> u32 {
-    9600
-}
+/// Scanners' usual serial speed.
+const DEFAULT_BAUD: u32 = 9600;
+/// R2000 modules' factory speed.
+const DEFAULT_RFID_BAUD: u32 = 115_200;
 fn default_idle() -> u64 {
     50
 }
 
 impl SourceConfig {
+    /// The serial baud rate: the configured one, else 9600 (115200 for `serial-rfid`).
+    pub fn baud(&self) -> u32 {
+        self.baud_rate.unwrap_or(if self.kind == KIND_SERIAL_RFID {
+            DEFAULT_RFID_BAUD
+        } else {
+            DEFAULT_BAUD
+        })
+    }
+
+    /// Is this an RFID reader (`serial-rfid` or `llrp`)?
+    pub fn is_rfid(&self) -> bool {
+        self.kind == KIND_SERIAL_RFID || self.kind == KIND_LLRP
+    }
+
     /// The parsed serial terminator (validated at load).
     pub fn terminator(&self) -> Terminator {
         self.terminator
@@ -368,6 +586,112 @@ fn is_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
+/// The checks of an RFID source: `(key inside the source, message)` on failure. `gate_antennas` are the antennas
+/// with a role, which a serial reader cycles by default.
+fn check_rfid(src: &mut SourceConfig, gate_antennas: &[u16]) -> Result<(), (&'static str, String)> {
+    let barcode_keys = [
+        ("terminator", src.terminator.is_some()),
+        ("good_read", src.good_read.is_some()),
+        ("bad_read", src.bad_read.is_some()),
+        ("model", src.model.is_some()),
+        ("fnc1", src.fnc1.is_some()),
+        ("stx_etx", src.stx_etx),
+        ("gs1", src.gs1),
+        ("vendor_id", src.vendor_id.is_some()),
+        ("product_id", src.product_id.is_some()),
+        ("interface", src.interface.is_some()),
+        ("profile", src.profile.is_some()),
+        ("layout", src.layout.is_some()),
+    ];
+    if let Some((k, _)) = barcode_keys.iter().find(|(_, set)| *set) {
+        return Err((k, format!("is not used by {:?} sources", src.kind)));
+    }
+    if src.antennas.as_ref().is_some_and(|a| a.contains(&0)) {
+        return Err(("antennas", "antennas are numbered from 1".into()));
+    }
+    if src.kind == KIND_SERIAL_RFID {
+        if src.address.is_some() {
+            return Err((
+                "address",
+                "is for \"llrp\" sources; a serial reader has a path".into(),
+            ));
+        }
+        if src.path.as_os_str().is_empty() {
+            return Err(("path", "is required for \"serial-rfid\" sources".into()));
+        }
+        if src.protocol.as_deref().is_some_and(|p| p != PROTOCOL_R2000) {
+            return Err((
+                "protocol",
+                format!("must be \"{PROTOCOL_R2000}\" (Impinj R2000 modules' serial protocol)"),
+            ));
+        }
+        if src.baud() == 0 {
+            return Err(("baud", "must be positive".into()));
+        }
+        let antennas = src.antennas.get_or_insert_with(|| {
+            let mut a: Vec<u16> = gate_antennas.to_vec();
+            a.sort_unstable();
+            a.dedup();
+            a
+        });
+        if antennas.is_empty() || antennas.iter().any(|&a| a > 8) {
+            return Err((
+                "antennas",
+                "an R2000 reader has ports 1 to 8; list the ones to cycle".into(),
+            ));
+        }
+    } else {
+        for (k, set) in [
+            ("path", !src.path.as_os_str().is_empty()),
+            ("protocol", src.protocol.is_some()),
+            ("baud", src.baud_rate.is_some()),
+        ] {
+            if set {
+                return Err((
+                    k,
+                    "is not used by \"llrp\" sources; they have an address".into(),
+                ));
+            }
+        }
+        let Some(address) = &src.address else {
+            return Err((
+                "address",
+                "is required for \"llrp\" sources (host:port)".into(),
+            ));
+        };
+        if llrp_address(address).is_none() {
+            return Err((
+                "address",
+                "must be host:port (e.g. \"10.0.0.5:5084\" or \"[fe80::1]:5084\") or a bare host"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `host:port` of an LLRP address: as given when it has a port, else with port 5084; `None` when malformed.
+pub fn llrp_address(address: &str) -> Option<String> {
+    let a = address.trim();
+    if a.is_empty() || a.contains(char::is_whitespace) || a.contains('/') {
+        return None;
+    }
+    if a.parse::<std::net::SocketAddr>().is_ok() {
+        return Some(a.to_string());
+    }
+    if a.parse::<std::net::IpAddr>().is_ok() {
+        return Some(std::net::SocketAddr::new(a.parse().ok()?, LLRP_PORT).to_string());
+    }
+    match a.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && !host.contains(':') => {
+            port.parse::<u16>().ok().filter(|&p| p != 0)?;
+            Some(a.to_string())
+        }
+        Some(_) => None,
+        None => Some(format!("{a}:{LLRP_PORT}")),
+    }
+}
+
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -430,15 +754,39 @@ impl Config {
         if !["handheld", "gate"].contains(&cfg.workflow.mode.as_str()) {
             return Err(invalid("workflow.mode", "must be \"handheld\" or \"gate\""));
         }
-        if cfg.workflow.mode == "gate" {
-            return Err(invalid(
-                "workflow.mode",
-                "\"gate\" (RFID dock gates) is not available in this version",
-            ));
-        }
         if cfg.workflow.receiving_location.is_empty() {
             return Err(invalid("workflow.receiving_location", "must not be empty"));
         }
+        if cfg.workflow.receiving_location.len() > 64 {
+            return Err(invalid(
+                "workflow.receiving_location",
+                "must be at most 64 characters",
+            ));
+        }
+        match (&cfg.gate, cfg.workflow.is_gate()) {
+            (None, true) => {
+                return Err(invalid(
+                    "gate",
+                    "a [gate] table with outside_antennas and inside_antennas is required when \
+                     workflow.mode = \"gate\"",
+                ))
+            }
+            (Some(_), false) => {
+                return Err(invalid(
+                    "gate",
+                    "is only used when workflow.mode = \"gate\"",
+                ))
+            }
+            (Some(gate), true) => gate.check().map_err(|(k, m)| invalid(k, &m))?,
+            (None, false) => {}
+        }
+        if cfg.workflow.is_gate() && !cfg.sources.iter().any(SourceConfig::is_rfid) {
+            return Err(invalid(
+                "sources",
+                "a gate needs an RFID reader: a source of kind \"serial-rfid\" or \"llrp\"",
+            ));
+        }
+        let gate_antennas: Vec<u16> = cfg.gate.iter().flat_map(GateConfig::antennas).collect();
         for (i, src) in cfg.sources.iter_mut().enumerate() {
             let key = |k: &str| format!("sources[{i}].{k}");
             if !SOURCE_KINDS.contains(&src.kind.as_str()) {
@@ -446,9 +794,33 @@ impl Config {
                     &key("kind"),
                     &format!(
                         "unknown source kind {:?}; supported: \"{KIND_SERIAL}\", \"{KIND_USB_HID_POS}\", \
-                         \"{KIND_USB_KEYBOARD}\"",
+                         \"{KIND_USB_KEYBOARD}\", \"{KIND_SERIAL_RFID}\", \"{KIND_LLRP}\"",
                         src.kind
                     ),
+                ));
+            }
+            if src.is_rfid() {
+                if !cfg.workflow.is_gate() {
+                    return Err(invalid(
+                        &key("kind"),
+                        "RFID readers work at a dock gate: set workflow.mode = \"gate\" and a [gate] table",
+                    ));
+                }
+                check_rfid(src, &gate_antennas).map_err(|(k, m)| invalid(&key(k), &m))?;
+                if src.kind == KIND_SERIAL_RFID {
+                    resolve(&mut src.path);
+                }
+                continue;
+            }
+            let rfid_keys = [
+                ("protocol", src.protocol.is_some()),
+                ("antennas", src.antennas.is_some()),
+                ("address", src.address.is_some()),
+            ];
+            if let Some((k, _)) = rfid_keys.iter().find(|(_, set)| *set) {
+                return Err(invalid(
+                    &key(k),
+                    &format!("is only for RFID sources, not {:?}", src.kind),
                 ));
             }
             // Keys of another kind are mistakes (a USB scanner with a `path`), so they fail like unknown keys.
@@ -479,7 +851,7 @@ impl Config {
                         ));
                     }
                 }
-                if src.baud == 0 {
+                if src.baud() == 0 {
                     return Err(invalid(&key("baud"), "must be positive"));
                 }
                 if let Some(m) = &src.model {
@@ -690,6 +1062,162 @@ bad_read = "\u0015"
         assert_eq!(cfg.sources[0].terminator(), Terminator::CrLf);
         assert!(cfg.status.enabled);
         assert_eq!(cfg.status.listen_addr(), "127.0.0.1:0".parse().unwrap());
+    }
+
+    /// The issue's dock gate example, with a barcode scanner beside the readers.
+    const GATE: &str = r#"
+device_id = "gate-3"
+site = "WH1"
+data_dir = "data"
+
+[workflow]
+mode = "gate"
+receiving_location = "DOCK-3"
+
+[gate]
+outside_antennas = [1]
+inside_antennas = [2]
+quiet_ms = 3000
+min_reads = 3
+min_confidence = 0.5
+
+[[sources]]
+kind = "serial-rfid"
+protocol = "r2000"
+path = "/dev/ttyUSB0"
+baud = 115200
+antennas = [1, 2]
+
+[[sources]]
+kind = "llrp"
+address = "10.0.0.5:5084"
+antennas = [1, 2]
+
+[[sources]]
+kind = "serial-barcode"
+path = "/dev/ttyACM0"
+"#;
+
+    #[test]
+    fn gate_example_parses() {
+        let cfg = parse(GATE).unwrap();
+        assert!(cfg.workflow.is_gate());
+        let gate = cfg.gate.as_ref().unwrap();
+        let smooth = gate.smooth_config();
+        assert_eq!(smooth, {
+            let mut d = SmoothConfig::gate(&[1], &[2]);
+            d.quiet_ms = 3000;
+            d.min_reads = 3;
+            d
+        });
+        assert_eq!(gate.min_confidence, 0.5);
+        let (r2000, llrp, scanner) = (&cfg.sources[0], &cfg.sources[1], &cfg.sources[2]);
+        assert!(r2000.is_rfid() && llrp.is_rfid() && !scanner.is_rfid());
+        assert_eq!((r2000.baud(), scanner.baud()), (115_200, 9600));
+        assert_eq!(r2000.antennas.as_deref(), Some(&[1, 2][..]));
+        assert_eq!(llrp.path, Path::new(""));
+        // Defaults: R2000 speed and the [gate] antennas; the optional smoothing keys.
+        let head = "device_id='g'\nsite='WH1'\ndata_dir='/d'\n[workflow]\nmode='gate'\n";
+        let cfg = parse(&format!(
+            "{head}[gate]\noutside_antennas=[3,1]\ninside_antennas=[2,4]\nmax_tags=50\naudit_capacity=0\n\
+             audit_max_age_s=60\nmin_rssi=-70\ndirection_scale_ms=250\n\
+             [[sources]]\nkind='serial-rfid'\npath='tty'\n[[sources]]\nkind='llrp'\naddress='reader.local'\n"
+        ))
+        .unwrap();
+        let s = &cfg.sources[0];
+        assert_eq!(
+            (s.baud(), s.antennas.as_deref()),
+            (115_200, Some(&[1, 2, 3, 4][..]))
+        );
+        assert_eq!(s.path, Path::new("/etc/dh/tty"));
+        assert_eq!(cfg.sources[1].antennas, None);
+        let g = cfg.gate.unwrap();
+        let smooth = g.smooth_config();
+        assert_eq!(
+            (
+                smooth.quiet_ms,
+                smooth.min_reads,
+                smooth.max_tags,
+                smooth.audit_capacity
+            ),
+            (3000, 3, 50, 0)
+        );
+        assert_eq!(
+            (
+                smooth.audit_max_age_ms,
+                smooth.min_rssi,
+                smooth.direction_scale_ms
+            ),
+            (60_000, Some(-70), 250)
+        );
+        assert_eq!(g.min_confidence, 0.5);
+        for (address, want) in [
+            ("10.0.0.5:5084", Some("10.0.0.5:5084")),
+            ("10.0.0.5", Some("10.0.0.5:5084")),
+            ("reader.local", Some("reader.local:5084")),
+            ("reader.local:15084", Some("reader.local:15084")),
+            ("[::1]:5084", Some("[::1]:5084")),
+            ("::1", Some("[::1]:5084")),
+            ("reader:0", None),
+            ("reader:http", None),
+            ("", None),
+            ("a b", None),
+            ("http://reader", None),
+        ] {
+            assert_eq!(llrp_address(address).as_deref(), want, "{address:?}");
+        }
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn bad_gate_keys_and_values_fail_naming_the_key() {
+        let gate = "[workflow]\nmode='gate'\n[gate]\noutside_antennas=[1]\ninside_antennas=[2]\n";
+        let rfid = "[[sources]]\nkind='serial-rfid'\npath='/dev/ttyUSB0'\n";
+        let llrp = "[[sources]]\nkind='llrp'\naddress='10.0.0.5'\n";
+        let cases: &[(&str, String, &str)] = &[
+            ("gate mode without [gate]", format!("[workflow]\nmode='gate'\n{rfid}"), "gate"),
+            ("[gate] in handheld mode", format!("[gate]\noutside_antennas=[1]\ninside_antennas=[2]\n{rfid}"), "`gate`"),
+            ("reader in handheld mode", rfid.to_string(), "sources[0].kind"),
+            ("gate without a reader", format!("{gate}[[sources]]\nkind='serial-barcode'\npath='/x'\n"), "`sources`"),
+            ("missing outside antennas", format!("[workflow]\nmode='gate'\n[gate]\ninside_antennas=[2]\n{rfid}"), "outside_antennas"),
+            ("unknown gate key", format!("{gate}quiet=1\n{rfid}"), "quiet"),
+            ("no outside antenna", format!("[workflow]\nmode='gate'\n[gate]\noutside_antennas=[]\ninside_antennas=[2]\n{rfid}"), "gate.outside_antennas"),
+            ("antenna 0", format!("[workflow]\nmode='gate'\n[gate]\noutside_antennas=[1]\ninside_antennas=[0]\n{rfid}"), "gate.inside_antennas"),
+            ("antenna on both sides", format!("[workflow]\nmode='gate'\n[gate]\noutside_antennas=[1,2]\ninside_antennas=[2]\n{rfid}"), "gate.inside_antennas"),
+            ("negative antenna", format!("[workflow]\nmode='gate'\n[gate]\noutside_antennas=[-1]\ninside_antennas=[2]\n{rfid}"), "outside_antennas"),
+            ("quiet_ms 0", format!("{gate}quiet_ms=0\n{rfid}"), "gate.quiet_ms"),
+            ("min_reads 0", format!("{gate}min_reads=0\n{rfid}"), "gate.min_reads"),
+            ("min_confidence above 1", format!("{gate}min_confidence=1.5\n{rfid}"), "gate.min_confidence"),
+            ("min_confidence negative", format!("{gate}min_confidence=-0.1\n{rfid}"), "gate.min_confidence"),
+            ("min_confidence not a number", format!("{gate}min_confidence='high'\n{rfid}"), "min_confidence"),
+            ("max_tags 0", format!("{gate}max_tags=0\n{rfid}"), "gate.max_tags"),
+            ("max_tags huge", format!("{gate}max_tags=100000000\n{rfid}"), "gate.max_tags"),
+            ("audit_capacity huge", format!("{gate}audit_capacity=100000000\n{rfid}"), "gate.audit_capacity"),
+            ("audit_max_age_s 0", format!("{gate}audit_max_age_s=0\n{rfid}"), "gate.audit_max_age_s"),
+            ("direction_scale_ms 0", format!("{gate}direction_scale_ms=0\n{rfid}"), "gate.direction_scale_ms"),
+            ("bad protocol", format!("{gate}{rfid}protocol='llrp'\n"), "sources[0].protocol"),
+            ("serial reader without path", format!("{gate}[[sources]]\nkind='serial-rfid'\n"), "sources[0].path"),
+            ("R2000 port 9", format!("{gate}{rfid}antennas=[1,9]\n"), "sources[0].antennas"),
+            ("R2000 no ports", format!("{gate}{rfid}antennas=[]\n"), "sources[0].antennas"),
+            ("reader antenna 0", format!("{gate}{llrp}antennas=[0]\n"), "sources[0].antennas"),
+            ("baud 0", format!("{gate}{rfid}baud=0\n"), "sources[0].baud"),
+            ("terminator on a reader", format!("{gate}{rfid}terminator='cr'\n"), "sources[0].terminator"),
+            ("feedback on a reader", format!("{gate}{llrp}good_read='x'\n"), "sources[0].good_read"),
+            ("address on a serial reader", format!("{gate}{rfid}address='10.0.0.5'\n"), "sources[0].address"),
+            ("llrp without address", format!("{gate}[[sources]]\nkind='llrp'\n"), "sources[0].address"),
+            ("llrp with a path", format!("{gate}{llrp}path='/dev/x'\n"), "sources[0].path"),
+            ("llrp with a baud", format!("{gate}{llrp}baud=9600\n"), "sources[0].baud"),
+            ("llrp bad address", format!("{gate}[[sources]]\nkind='llrp'\naddress='10.0.0.5:99999'\n"), "sources[0].address"),
+            ("antennas on a scanner", format!("{gate}{rfid}[[sources]]\nkind='serial-barcode'\npath='/x'\nantennas=[1]\n"), "sources[1].antennas"),
+            ("protocol on a scanner", "[[sources]]\nkind='serial-barcode'\npath='/x'\nprotocol='r2000'\n".into(), "sources[0].protocol"),
+            ("gate location too long", format!("[workflow]\nmode='gate'\nreceiving_location='{}'\n{}{rfid}", "D".repeat(65),
+                "[gate]\noutside_antennas=[1]\ninside_antennas=[2]\n"), "workflow.receiving_location"),
+        ];
+        for (name, extra, key) in cases {
+            let text = format!("device_id='gate-3'\nsite='WH1'\ndata_dir='/d'\n{extra}");
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(key), "{name}: {err}");
+        }
     }
 
     #[test]

@@ -10,10 +10,16 @@
 //!
 //! [`run`] wires these together; each piece lives in its own module. Shutdown is a future passed in. Each decision
 //! also goes, once its fate is known, to the loopback status endpoint ([`status`]) that `dockhand-agent tui` shows.
+//!
+//! A dock gate (`workflow.mode = "gate"`) adds RFID reader threads ([`rfid_source`]) feeding one gate task
+//! ([`gate`]) that smooths the reads into passes and records their movements through the same workflow seqs and
+//! journal writer; barcode sources keep working beside it.
 
 pub mod config;
+pub mod gate;
 pub mod housekeeping;
 pub mod journal;
+pub mod rfid_source;
 pub mod sitestock;
 pub mod source;
 pub mod status;
@@ -34,7 +40,11 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{mpsc, Notify};
 
+use dockhand_protocol::rfid::smooth::Smoother;
+use dockhand_protocol::rfid::TagRead;
+
 use crate::config::Config;
+use crate::gate::{AuditRequest, Clock, GateStatus};
 use crate::journal::{Journal, Record};
 use crate::source::{Feedback, ScanEvent, SourceStatus};
 use crate::sync::{HttpTransport, SyncSettings, SyncStatus};
@@ -65,6 +75,9 @@ pub enum AgentError {
     /// The journal failed while running; scans after the failure were not confirmed.
     #[error("journal failed while running: {0}")]
     JournalFailed(String),
+    /// The gate's read smoothing could not be set up.
+    #[error("gate: {0}")]
+    Gate(String),
 }
 
 /// The status file written into the data directory every half second, read by `dockhand-agent status`.
@@ -94,6 +107,9 @@ pub struct StatusFile {
     pub storage_full: bool,
     /// Journal size and, while full, the figures.
     pub storage: StorageStatus,
+    /// A dock gate's counters ([`gate::GateStatus`]); absent on handhelds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateStatus>,
 }
 
 /// The storage part of the status file.
@@ -121,6 +137,13 @@ pub fn read_status(data_dir: &Path) -> std::io::Result<serde_json::Value> {
 
 /// Runs the agent until `shutdown` resolves or the journal fails.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+    // The gate's smoother first: a bad [gate] (the config check should have caught it) fails before anything runs.
+    let smoother = match cfg.gate.as_ref().filter(|_| cfg.workflow.is_gate()) {
+        Some(g) => {
+            Some(Smoother::new(g.smooth_config()).map_err(|e| AgentError::Gate(e.to_string()))?)
+        }
+        None => None,
+    };
     let data = cfg.data_dir.clone();
     std::fs::create_dir_all(&data).map_err(|source| AgentError::DataDir {
         path: data.clone(),
@@ -150,6 +173,18 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         );
     }
     view.apply(&rec.movements)?;
+    if cfg.workflow.is_gate() {
+        let before = time::OffsetDateTime::now_utc() - time::Duration::days(gate::MEMORY_DAYS);
+        match view.prune_gate_units(before) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                units = n,
+                days = gate::MEMORY_DAYS,
+                "gate: forgot units not seen for long"
+            ),
+            Err(e) => tracing::warn!(error = %e, "gate: old units not pruned"),
+        }
+    }
     let state = rec
         .state
         .as_deref()
@@ -183,11 +218,24 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
 
     let stop_sources = Arc::new(AtomicBool::new(false));
     let (events_tx, mut events_rx) = mpsc::channel::<(usize, ScanEvent)>(1024);
+    // Every RFID reader feeds the one gate task; reads are small and come in bursts.
+    let (reads_tx, reads_rx) = mpsc::channel::<TagRead>(4096);
+    let clock = Clock::new();
     let mut source_status = Vec::new();
     let mut source_threads = Vec::new();
     for (index, src) in cfg.sources.iter().enumerate() {
         let st = Arc::new(Mutex::new(SourceStatus::default()));
         source_status.push(st.clone());
+        if src.is_rfid() {
+            let link = rfid_source::ReaderLink {
+                reads: reads_tx.clone(),
+                status: st,
+                stop: stop_sources.clone(),
+                clock,
+            };
+            source_threads.push(rfid_source::spawn(src.clone(), link));
+            continue;
+        }
         let (cfg, tx, stop) = (
             src.clone(),
             tag_source(index, &events_tx),
@@ -202,6 +250,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         });
     }
     drop(events_tx);
+    drop(reads_tx);
 
     let sync_status = Arc::new(Mutex::new(SyncStatus {
         acked_through: rec.acked,
@@ -257,6 +306,37 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         state,
         last_seq + 1,
     )));
+    let mut gate_task = None;
+    let mut gate_status = None;
+    let mut audit_tx = None;
+    if let (Some(gate_cfg), Some(smoother)) = (&cfg.gate, smoother) {
+        let status = Arc::new(Mutex::new(GateStatus {
+            location: cfg.workflow.receiving_location.clone(),
+            ..GateStatus::default()
+        }));
+        let (tx, audit_rx) = mpsc::channel::<AuditRequest>(4);
+        let task = gate::GateTask {
+            rules: gate::GateRules {
+                location: cfg.workflow.receiving_location.clone(),
+                min_confidence: gate_cfg.min_confidence,
+            },
+            smoother,
+            source: cfg.sources.iter().position(|s| s.is_rfid()).unwrap_or(0),
+            clock,
+            workflow: workflow.clone(),
+            view: view.clone(),
+            writer: writer.clone(),
+            emitter: emitter.clone(),
+            status: status.clone(),
+        };
+        tracing::info!(location = %cfg.workflow.receiving_location, outside = ?gate_cfg.outside_antennas,
+            inside = ?gate_cfg.inside_antennas, "dock gate running");
+        gate_task = Some(tokio::spawn(task.run(reads_rx, audit_rx)));
+        gate_status = Some(status);
+        audit_tx = Some(tx);
+    } else {
+        drop(reads_rx);
+    }
     {
         let status_ctx = Arc::new(StatusCtx {
             cfg: cfg.clone(),
@@ -266,6 +346,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             sync: sync_status.clone(),
             sources: source_status.clone(),
             workflow: workflow.clone(),
+            gate: gate_status,
+            audit: audit_tx,
         });
         if cfg.status.enabled {
             let state = status::AppState {
@@ -315,6 +397,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     // stopped reading and answered its last feedback (which needs the emitter and the writer, both still running).
     while let Some((source, ev)) = events_rx.recv().await {
         handle_scan(&workflow, &view, &writer, &emitter, source, ev);
+    }
+    // The gate ends once its readers have stopped, after judging the passes still open (it needs the writer and
+    // the emitter for them).
+    if let Some(t) = gate_task {
+        let _ = t.await;
     }
     drop(emitter);
     let _ = emitter_task.await;
@@ -367,16 +454,18 @@ fn handle_scan(
     writer.apply_rollback(&mut wf);
     let step = wf.handle(ev.input, now, view);
     let task = wf.task(view);
+    let mut records: Vec<Record> = step.movements.into_iter().map(Record::Movement).collect();
+    if let Some(s) = step.state {
+        records.push(Record::State(s));
+    }
+    // Appended before the workflow is let go: the gate task takes seqs from it too, and the journal must get them
+    // in order.
+    let durable = (!records.is_empty()).then(|| writer.append(records));
     drop(wf);
     match &step.decision {
         workflow::Decision::Rejected { reason } => tracing::info!(%reason, "scan rejected"),
         d => tracing::debug!(decision = d.text(), "scan decided"),
     }
-    let mut records: Vec<Record> = step.movements.into_iter().map(Record::Movement).collect();
-    if let Some(s) = step.state {
-        records.push(Record::State(s));
-    }
-    let durable = (!records.is_empty()).then(|| writer.append(records));
     // The feedback thread and the decision stream both learn the outcome from the emitter, once the writer has
     // answered: good_read and the status event still follow durability (invariant 1).
     let event = status::DecisionEvent::new(now, source, scan, &step.decision, task);
@@ -395,6 +484,8 @@ struct StatusCtx {
     sync: Arc<Mutex<SyncStatus>>,
     sources: Vec<Arc<Mutex<SourceStatus>>>,
     workflow: Arc<Mutex<Workflow>>,
+    gate: Option<Arc<Mutex<GateStatus>>>,
+    audit: Option<mpsc::Sender<AuditRequest>>,
 }
 
 impl status::StatusSource for StatusCtx {
@@ -408,6 +499,10 @@ impl status::StatusSource for StatusCtx {
 
     fn site_stock(&self) -> Option<sitestock::SiteStock> {
         sitestock::SiteStock::new(self.view.db()).ok()
+    }
+
+    fn audit(&self) -> Option<mpsc::Sender<AuditRequest>> {
+        self.audit.clone()
     }
 }
 
@@ -456,6 +551,10 @@ impl StatusCtx {
                 max_journal_bytes: self.cfg.storage.max_journal_bytes,
                 full,
             },
+            gate: self
+                .gate
+                .as_ref()
+                .and_then(|g| g.lock().ok().map(|g| g.clone())),
         }
     }
 

@@ -52,6 +52,15 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Fetch a running dock gate's audit ring (the raw RFID reads kept for a support case) as JSON lines.
+    Audit {
+        /// The agent's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Write the lines to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Show the running agent's task, decisions and sync state on this terminal (q or Esc quits).
     Tui {
         /// The agent's TOML configuration.
@@ -128,6 +137,19 @@ fn main() -> ExitCode {
                 eprintln!("dockhand-agent: {e:#}");
                 ExitCode::from(2)
             }
+        },
+        Cmd::Audit { config, out } => match Config::load(&config) {
+            Err(e) => {
+                eprintln!("dockhand-agent: {e}");
+                ExitCode::from(2)
+            }
+            Ok(cfg) => match audit(&cfg, out.as_deref()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("dockhand-agent: {e:#}");
+                    ExitCode::from(3)
+                }
+            },
         },
         Cmd::Tui { config } => {
             let cfg = match Config::load(&config) {
@@ -269,6 +291,29 @@ fn status(config: &std::path::Path) -> anyhow::Result<()> {
         )
     })?;
     out(&serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+/// `dockhand-agent audit`: the running gate's audit ring, to stdout or a file. The ring lives in memory, so the
+/// agent must be running.
+fn audit(cfg: &Config, out_file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let addr = dockhand_agent::status::read_addr(&cfg.data_dir)?;
+    // A full ring is some megabytes built on the gate task: give it time.
+    let lines = dockhand_agent::status::fetch_audit(addr, std::time::Duration::from_secs(30))?;
+    match out_file {
+        Some(path) => {
+            std::fs::write(path, &lines).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "dockhand-agent: {} raw reads written to {}",
+                lines.lines().count(),
+                path.display()
+            );
+        }
+        None => {
+            use std::io::Write;
+            let _ = std::io::stdout().lock().write_all(lines.as_bytes());
+        }
+    }
     Ok(())
 }
 

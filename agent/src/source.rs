@@ -47,10 +47,16 @@ pub struct ScanEvent {
 /// What the status file shows about a source.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SourceStatus {
-    /// Device path.
+    /// Device path (an RFID reader's address for LLRP).
     pub path: String,
-    /// Open right now.
+    /// Open right now (an RFID reader: answering).
     pub connected: bool,
+    /// RFID readers: tag reads received.
+    pub reads: u64,
+    /// RFID readers: error answers from the reader.
+    pub reader_errors: u64,
+    /// RFID readers: connections (re)opened after a loss, and reader resets.
+    pub reconnects: u64,
     /// The last device error.
     pub last_error: Option<String>,
     /// Scans confirmed with good-read feedback.
@@ -94,7 +100,7 @@ fn serial_loop(
     while !shutdown.load(Ordering::Relaxed) {
         // Not exclusive (TIOCEXCL): that flag outlives a holder killed with SIGKILL and would lock the restarted
         // agent out of its own scanner. sled's lock on the data directory already keeps a second agent away.
-        let port = serialport::new(path.as_str(), cfg.baud)
+        let port = serialport::new(path.as_str(), cfg.baud())
             .timeout(Duration::from_millis(20))
             .exclusive(false)
             .open();
@@ -114,7 +120,7 @@ fn serial_loop(
             }
         };
         logged_down = false;
-        tracing::info!(source = %path, baud = cfg.baud, "scanner connected");
+        tracing::info!(source = %path, baud = cfg.baud(), "scanner connected");
         set_status(&status, |s| {
             s.connected = true;
             s.last_error = None;

@@ -20,8 +20,13 @@
 //! ```
 //!
 //! `source` is the index of the `[[sources]]` entry; `scan` is null when the scan could not be decoded; `result`
-//! is `accepted`, `prompt` or `rejected`. On `/events` each event is one `data:` line; a client too slow for the
+//! is `accepted`, `prompt` or `rejected`. A dock gate publishes one event per tag pass: `scan` is the EPC in hex,
+//! `source` the first RFID source, `result` `accepted` (movements durable) or `rejected` (duplicate, unresolved or
+//! ignored, with the reason). On `/events` each event is one `data:` line; a client too slow for the
 //! stream gets `event: lagged` with `{"missed":n}` and stays connected; comment lines keep idle connections alive.
+//!
+//! A gate also serves `GET /audit`: its audit ring of raw reads as JSON lines (`{"epc","antenna","rssi","at",
+//! "count"}`, oldest first), for a support case; elsewhere it answers 404.
 //!
 //! The second half of this file is the matching minimal client (plain HTTP/1.0 over loopback, blocking), used by
 //! the TUI and the `status` command.
@@ -44,6 +49,7 @@ use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::gate::AuditRequest;
 use crate::source::Durable;
 use crate::workflow::Decision;
 use crate::StatusFile;
@@ -258,6 +264,10 @@ pub trait StatusSource: Send + Sync + 'static {
     fn site_stock(&self) -> Option<crate::sitestock::SiteStock> {
         None
     }
+    /// Where `GET /audit` asks a dock gate for its audit ring; none: not a gate.
+    fn audit(&self) -> Option<mpsc::Sender<AuditRequest>> {
+        None
+    }
 }
 
 /// The router's state.
@@ -288,6 +298,7 @@ pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .route("/status", get(status))
         .route("/events", get(events))
+        .route("/audit", get(audit))
         .with_state(state);
     match stock {
         Some(s) => router.merge(crate::sitestock::routes(s)),
@@ -306,6 +317,24 @@ async fn status(State(st): State<AppState>) -> Response {
         })
         .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn audit(State(st): State<AppState>) -> Response {
+    let Some(gate) = st.source.audit() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "not a dock gate: no RFID audit ring\n",
+        )
+            .into_response();
+    };
+    let (tx, rx) = oneshot::channel();
+    if gate.send(tx).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the gate has stopped\n").into_response();
+    }
+    match rx.await {
+        Ok(lines) => ([("content-type", "application/x-ndjson")], lines).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "the gate has stopped\n").into_response(),
     }
 }
 
@@ -484,6 +513,24 @@ pub fn fetch_status(addr: SocketAddr, timeout: Duration) -> Result<serde_json::V
         addr,
         message: format!("bad status JSON: {e}"),
     })
+}
+
+/// `GET /audit` from the endpoint at `addr`: a gate's audit ring as JSON lines.
+pub fn fetch_audit(addr: SocketAddr, timeout: Duration) -> Result<String, ClientError> {
+    let mut reader = BufReader::new(request(addr, "/audit", timeout)?);
+    let code = read_head(addr, &mut reader)?;
+    let mut body = Vec::new();
+    reader
+        .read_to_end(&mut body)
+        .map_err(|source| ClientError::Io { addr, source })?;
+    let body = String::from_utf8_lossy(&body).into_owned();
+    if code != 200 {
+        return Err(ClientError::Protocol {
+            addr,
+            message: format!("HTTP {code}: {}", body.trim_end()),
+        });
+    }
+    Ok(body)
 }
 
 /// One item of the `/events` stream.
@@ -725,6 +772,51 @@ mod tests {
         assert_eq!(v["backlog"], 42);
         assert_eq!(v["task"], "Pick 3 × 09506000134352 lot ABC from A-01-02");
         assert_eq!(v["last_decisions"][0]["message"], "received 1");
+    }
+
+    /// A gate whose audit ring holds two reads.
+    struct Gate(mpsc::Sender<AuditRequest>);
+
+    impl StatusSource for Gate {
+        fn status(&self) -> StatusFile {
+            StatusFile::default()
+        }
+        fn task(&self) -> Option<String> {
+            None
+        }
+        fn audit(&self) -> Option<mpsc::Sender<AuditRequest>> {
+            Some(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn audit_route_serves_a_gates_ring_and_404_elsewhere() {
+        let get = |st: AppState| async move {
+            let res = router(st)
+                .oneshot(Request::get("/audit").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let code = res.status();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (code, String::from_utf8(body.to_vec()).unwrap())
+        };
+        let (st, _stop) = state(Decisions::default());
+        assert_eq!(get(st).await.0, StatusCode::NOT_FOUND);
+        let (tx, mut rx) = mpsc::channel::<AuditRequest>(1);
+        let lines = "{\"epc\":\"30\",\"antenna\":1,\"rssi\":-60,\"at\":5,\"count\":1}\n".repeat(2);
+        let want = lines.clone();
+        let gate = tokio::spawn(async move {
+            while let Some(req) = rx.recv().await {
+                let _ = req.send(lines.clone());
+            }
+        });
+        let (mut st, _stop) = state(Decisions::default());
+        st.source = Arc::new(Gate(tx));
+        assert_eq!(get(st.clone()).await, (StatusCode::OK, want));
+        // The gate task has ended (shutdown).
+        gate.abort();
+        let _ = gate.await;
+        assert_eq!(get(st).await.0, StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[tokio::test]

@@ -31,7 +31,12 @@
 //! tree "pick_lists": key = pick list id                                         value = JSON protocol::sync::PickList
 //! tree "cancelled":  key = document id (cancel for an unknown document)         value = empty
 //! tree "last_location": key = gtin                                              value = location code (UTF-8)
+//! tree "gate_units": key = "P" sscc | "S" gtin 0x00 serial                      value = JSON gate::UnitRecord
 //! ```
+//!
+//! `gate_units` is what a dock gate remembers of the pallets and serialised items it received or shipped (so that a
+//! second pass is not a second receipt); [`LocalView::apply`] derives it from the gate's own movements
+//! ([`crate::gate::unit_key`], [`crate::gate::remember`]) in the stock transaction, so the journal rebuilds it too.
 //!
 //! `last_location` is where each item last went by put-away or move (the put-away suggestion); [`LocalView::apply`]
 //! updates it in the stock transaction, so the journal rebuilds it too. The view is also the workflows'
@@ -53,6 +58,9 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use crate::workflow::MasterData;
+
+/// The tree of units a dock gate moved (module doc).
+const GATE_UNITS: &str = "gate_units";
 
 /// Cache for the view; it is small and mostly written.
 const CACHE_BYTES: u64 = 16 << 20;
@@ -97,6 +105,7 @@ pub struct LocalView {
     pick_lists: sled::Tree,
     cancelled: sled::Tree,
     last_location: sled::Tree,
+    gate_units: sled::Tree,
     /// Parsed pick lists by id, shared by clones; emptied whenever a pulled page is applied.
     pick_cache: Arc<Mutex<HashMap<String, Arc<PickList>>>>,
 }
@@ -176,6 +185,7 @@ fn check_entry(tree: &str, k: &[u8], v: &[u8]) -> Result<(), String> {
         "asns" => decodes(serde_json::from_slice::<Asn>(v).is_ok()),
         "pick_lists" => decodes(serde_json::from_slice::<PickList>(v).is_ok()),
         "last_location" => decodes(std::str::from_utf8(v).is_ok()),
+        GATE_UNITS => decodes(serde_json::from_slice::<crate::gate::UnitRecord>(v).is_ok()),
         _ => crate::sitestock::verify_entry(tree, k, v),
     }
 }
@@ -208,6 +218,7 @@ impl LocalView {
             pick_lists: db.open_tree("pick_lists")?,
             cancelled: db.open_tree("cancelled")?,
             last_location: db.open_tree("last_location")?,
+            gate_units: db.open_tree(GATE_UNITS)?,
             pick_cache: Arc::default(),
             db,
         })
@@ -239,11 +250,20 @@ impl LocalView {
             &self.meta,
             &self.site_unsynced,
             &self.last_location,
+            &self.gate_units,
         );
         let res: Result<(), TransactionError<()>> =
-            trees.transaction(|(stock, meta, unsynced, last_location)| {
+            trees.transaction(|(stock, meta, unsynced, last_location, gate_units)| {
                 for m in &fresh {
                     crate::sitestock::record_unsynced(unsynced, m)?;
+                    if let Some(k) = crate::gate::unit_key(m) {
+                        let k = k.bytes();
+                        // An unreadable record is replaced: the movement in hand is the newer truth.
+                        let prev = gate_units
+                            .get(&k)?
+                            .and_then(|v| serde_json::from_slice(&v).ok());
+                        gate_units.insert(k, to_json(&crate::gate::remember(prev, m)))?;
+                    }
                     if let (MovementKind::Putaway | MovementKind::Move, Some(to)) =
                         (m.kind, &m.to_location)
                     {
@@ -346,6 +366,36 @@ impl LocalView {
             Err(TransactionError::Storage(e)) => Err(e.into()),
             Err(TransactionError::Abort(())) => Ok(()),
         }
+    }
+
+    /// What the gate remembers of a unit (see [`crate::gate`]); `key` is [`crate::gate::UnitKey::bytes`].
+    pub fn gate_unit(&self, key: &[u8]) -> Result<Option<crate::gate::UnitRecord>, ViewError> {
+        match self.gate_units.get(key)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| ViewError::Corrupt {
+                    tree: GATE_UNITS,
+                    key: String::from_utf8_lossy(key).into_owned(),
+                    message: e.to_string(),
+                }),
+        }
+    }
+
+    /// Forgets gate units last moved before `before`; returns how many. The memory would otherwise grow with every
+    /// pallet ever seen (see [`crate::gate`]).
+    pub fn prune_gate_units(&self, before: time::OffsetDateTime) -> Result<usize, ViewError> {
+        let mut n = 0;
+        for kv in self.gate_units.iter() {
+            let (k, v) = kv?;
+            let old = serde_json::from_slice::<crate::gate::UnitRecord>(&v)
+                .map_or(true, |r| r.at < before);
+            if old {
+                self.gate_units.remove(k)?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// An item by GTIN-14.

@@ -447,6 +447,41 @@ impl Workflow {
         self.state = state;
     }
 
+    /// Records movements decided outside the scan workflows (the dock gate, [`crate::gate`]): each gets this
+    /// device, `at` and the next seq, so they are contiguous with the scans' (§3.2), and the decision accepts them
+    /// with `message` (the seqs appended, as for scans). The caller applies the writer's rollback first and appends
+    /// `step.movements` in one go before it lets go of the workflow, as for a scan. If any movement fails
+    /// [`Movement::validate`] all are refused and no seq is used. The state is untouched (`step.state` is `None`).
+    pub fn record(&mut self, movements: Vec<Movement>, at: OffsetDateTime, message: &str) -> Step {
+        let refused = |reason: String| Step {
+            decision: reject(reason),
+            movements: Vec::new(),
+            state: None,
+        };
+        if movements.is_empty() {
+            return refused(format!("{message}: nothing to record"));
+        }
+        let mut out = Vec::with_capacity(movements.len());
+        for (seq, mut m) in (self.next_seq..).zip(movements) {
+            m.device_id = self.device_id.clone();
+            m.seq = seq;
+            m.at = at;
+            if let Err(e) = m.validate() {
+                return refused(format!(
+                    "{message}: NOT recorded, a movement is invalid ({e})"
+                ));
+            }
+            out.push(m);
+        }
+        self.next_seq += out.len() as u64;
+        let seqs = out.iter().map(|m| m.seq).collect();
+        Step {
+            decision: accepted(seqs, message, ""),
+            movements: out,
+            state: None,
+        }
+    }
+
     /// The current task in one line for a screen ("Pick 3 × 09506000134352 lot ABC from A-01-02 …"); `None` when
     /// idle.
     pub fn task(&self, md: &dyn MasterData) -> Option<String> {
