@@ -64,7 +64,8 @@ impl ReaderLink {
 
     /// Sends one read to the gate; false when the gate has stopped.
     fn send(&self, read: TagRead) -> bool {
-        self.set(|s| s.reads += 1);
+        // An LLRP report can fold many sightings of a tag (TagSeenCount): count sightings, not reports.
+        self.set(|s| s.reads += u64::from(read.count.max(1)));
         self.reads.blocking_send(read).is_ok()
     }
 }

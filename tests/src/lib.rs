@@ -378,6 +378,73 @@ impl AgentSpec<'_> {
     }
 }
 
+/// The RFID reader a gate agent reads.
+pub enum GateReader {
+    /// An R2000 module on a serial port (a simulator's pty).
+    R2000(PathBuf),
+    /// An LLRP reader at `host:port`.
+    Llrp(String),
+}
+
+/// Settings of a dock-gate agent for a test: one RFID reader with antennas 1 (outside) and 2 (inside), no
+/// barcode source.
+pub struct GateSpec<'a> {
+    /// Device id.
+    pub device: &'a str,
+    /// Site.
+    pub site: &'a str,
+    /// Data directory.
+    pub data: &'a Path,
+    /// Server URL, CA file and token.
+    pub server: (String, PathBuf, String),
+    /// The gate's location (`workflow.receiving_location`).
+    pub location: &'a str,
+    /// The reader.
+    pub reader: GateReader,
+    /// `gate.quiet_ms`: a pass departs after this long without a read.
+    pub quiet_ms: u64,
+    /// `gate.min_reads`.
+    pub min_reads: u32,
+    /// `gate.min_confidence`.
+    pub min_confidence: f64,
+}
+
+impl GateSpec<'_> {
+    /// Writes the agent's TOML config into its data directory; returns its path.
+    pub fn write_config(&self) -> Result<PathBuf> {
+        std::fs::create_dir_all(self.data)?;
+        let (url, ca, token) = &self.server;
+        let token_file = self.data.join("device.token");
+        std::fs::write(&token_file, token)?;
+        let source = match &self.reader {
+            GateReader::R2000(path) => format!(
+                "kind = \"serial-rfid\"\nprotocol = \"r2000\"\npath = \"{}\"\nbaud = 115200\n",
+                path.display()
+            ),
+            GateReader::Llrp(address) => format!("kind = \"llrp\"\naddress = \"{address}\"\n"),
+        };
+        let toml = format!(
+            "device_id = \"{}\"\nsite = \"{}\"\ndata_dir = \"{}\"\n\n\
+             [server]\nurl = \"{url}\"\nca_file = \"{}\"\ntoken_file = \"{}\"\nsync_interval_ms = 200\nmax_backoff_ms = 500\n\n\
+             [workflow]\nmode = \"gate\"\nreceiving_location = \"{}\"\n\n\
+             [gate]\noutside_antennas = [1]\ninside_antennas = [2]\nquiet_ms = {}\nmin_reads = {}\nmin_confidence = {:?}\n\n\
+             [[sources]]\n{source}antennas = [1, 2]\n",
+            self.device,
+            self.site,
+            self.data.display(),
+            ca.display(),
+            token_file.display(),
+            self.location,
+            self.quiet_ms,
+            self.min_reads,
+            self.min_confidence,
+        );
+        let path = self.data.join("agent.toml");
+        std::fs::write(&path, toml)?;
+        Ok(path)
+    }
+}
+
 /// A running `dockhand-agent` process.
 pub struct AgentProc {
     child: Child,

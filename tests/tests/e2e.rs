@@ -8,6 +8,8 @@
 //! - `master_data`: what the office creates reaches the device by pull.
 //! - `workflows` (e2e/workflows.rs): receiving against ASNs, put-away, picking, counting with two handhelds, and
 //!   an offline shift with a pick list cancelled meanwhile.
+//! - `gate` (e2e/gate.rs): 50 pallets through an RFID dock gate on a simulated R2000 (pty) and LLRP (TCP) reader,
+//!   with strays and a reader outage: exactly one receipt per announced pallet line, a reversed pass ships.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -371,6 +373,9 @@ mod bad_input {
 
 #[path = "e2e/workflows.rs"]
 mod workflows;
+
+#[path = "e2e/gate.rs"]
+mod gate;
 
 mod master_data {
     use super::*;

@@ -301,7 +301,7 @@ pub struct AntennaStats {
 /// Counters since the smoother was made, and current sizes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct SmoothStats {
-    /// Every read observed.
+    /// Every read observed, sightings folded into one report counted each (LLRP TagSeenCount).
     pub reads: u64,
     /// Reads from antennas with the ignore role or none.
     pub ignored: u64,
@@ -432,7 +432,8 @@ impl Smoother {
     /// Takes one raw read. Closes the passes due by the read's time first, so events stay in order.
     #[inline]
     pub fn observe(&mut self, read: &TagRead) {
-        self.stats.reads += 1;
+        // A report folding several sightings (LLRP TagSeenCount) counts as that many reads.
+        self.stats.reads += u64::from(read.count.max(1));
         let at = read.at.max(self.clock);
         self.clock = at;
         self.audit.push(read, at);
