@@ -275,6 +275,25 @@ fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:020}.seg"))
 }
 
+/// The seq of the first movement in a segment file, from its first 64 KiB (a segment starts with the magic, a
+/// copy of the latest state record, then movements); `None` if unreadable or none there.
+fn first_movement_seq(path: &Path) -> Option<u64> {
+    let mut head = Vec::with_capacity(64 << 10);
+    File::open(path)
+        .ok()?
+        .take(64 << 10)
+        .read_to_end(&mut head)
+        .ok()?;
+    let mut first = None;
+    let _ = scan_segment(&head, |record| {
+        if let (None, Record::Movement(m)) = (first, &record) {
+            first = Some(m.seq);
+        }
+        Ok(())
+    });
+    first
+}
+
 /// Reads back up to `max` durable movements with `seq > after` from the segment files in `dir`, oldest first,
 /// while the writer keeps appending: the sync task's way to page through a backlog too large to keep in memory.
 ///
@@ -292,8 +311,20 @@ pub fn read_movements(dir: &Path, after: u64, max: usize) -> Result<Vec<Movement
         })
         .collect();
     ids.sort_unstable();
+    // Start at the last segment whose first movement is at or before `after + 1`: older segments hold only what
+    // was already read (a backlog of days would otherwise be re-read from its start at every refill).
+    let mut start = 0;
+    for (i, &id) in ids.iter().enumerate().rev() {
+        match first_movement_seq(&segment_path(dir, id)) {
+            Some(first) if first <= after.saturating_add(1) => {
+                start = i;
+                break;
+            }
+            _ => {}
+        }
+    }
     let mut out = Vec::new();
-    for id in ids {
+    for &id in &ids[start..] {
         let path = segment_path(dir, id);
         let data = match fs::read(&path) {
             Ok(d) => d,
