@@ -326,6 +326,26 @@ fn end_to_end() -> Result<EndToEnd> {
         );
         let smaps = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", agent.pid()))?;
         eprintln!("{smaps}");
+        // The largest resident mappings, to see where the memory is.
+        let all = std::fs::read_to_string(format!("/proc/{}/smaps", agent.pid()))?;
+        let mut regions: Vec<(u64, String)> = Vec::new();
+        let mut head = String::new();
+        for line in all.lines() {
+            if line
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| w.contains('-'))
+            {
+                head = line.to_string();
+            } else if let Some(v) = line.strip_prefix("Rss:") {
+                let kib = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                regions.push((kib, head.clone()));
+            }
+        }
+        regions.sort_by(|a, b| b.0.cmp(&a.0));
+        for (kib, head) in regions.iter().take(12) {
+            eprintln!("{kib:>8} KiB  {head}");
+        }
     }
     Ok(EndToEnd {
         pick_p50: pct(&pick, 0.5),
