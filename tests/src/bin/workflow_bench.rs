@@ -342,7 +342,7 @@ fn end_to_end() -> Result<EndToEnd> {
                 regions.push((kib, head.clone()));
             }
         }
-        regions.sort_by(|a, b| b.0.cmp(&a.0));
+        regions.sort_by_key(|r| std::cmp::Reverse(r.0));
         for (kib, head) in regions.iter().take(12) {
             eprintln!("{kib:>8} KiB  {head}");
         }
