@@ -59,7 +59,11 @@ fn lines() -> Vec<PickLine> {
 }
 
 fn walk() -> Vec<String> {
-    let mut scans = vec!["DH:PICK:BIG".to_string()];
+    walk_list("BIG")
+}
+
+fn walk_list(id: &str) -> Vec<String> {
+    let mut scans = vec![format!("DH:PICK:{id}")];
     for l in lines() {
         scans.push(format!("LOC:{}", l.location));
         scans.push(format!("]C101{}10B1", l.gtin));
@@ -188,6 +192,8 @@ struct EndToEnd {
     pick_p99: f64,
     loc_p50: f64,
     loc_p99: f64,
+    offline_p50: f64,
+    offline_p99: f64,
     fsync_p50: f64,
     fsync_p99: f64,
     rss_idle_kib: u64,
@@ -199,7 +205,7 @@ struct EndToEnd {
 fn end_to_end() -> Result<EndToEnd> {
     let tmp = tempfile::tempdir()?;
     let server_data = tmp.path().join("server");
-    let server = ServerProc::start(&server_data, free_port())?;
+    let mut server = ServerProc::start(&server_data, free_port())?;
     let office = Office::new(&server)?;
     let client = server.client()?;
     let admin = server.admin_token()?;
@@ -225,17 +231,20 @@ fn end_to_end() -> Result<EndToEnd> {
         locs.push_str(&format!("{},,\n", l.location));
     }
     post_csv("/v1/sites/WH1/locations/import", locs)?;
-    office.post(
-        "/v1/pick-lists",
-        Some(serde_json::to_value(PickList {
-            id: "BIG".into(),
-            site: "WH1".into(),
-            device: None,
-            zone: None,
-            lines: lines(),
-            status: DocStatus::Open,
-        })?),
-    )?;
+    // The same list twice: walked once with the server up, once with the device offline.
+    for id in ["BIG", "BIG2"] {
+        office.post(
+            "/v1/pick-lists",
+            Some(serde_json::to_value(PickList {
+                id: id.into(),
+                site: "WH1".into(),
+                device: None,
+                zone: None,
+                lines: lines(),
+                status: DocStatus::Open,
+            })?),
+        )?;
+    }
     let token = enroll(&server_data, "hh-bench", "WH1")?;
     let mut scanner = Scanner::new()?;
     let data = tmp.path().join("agent");
@@ -251,7 +260,7 @@ fn end_to_end() -> Result<EndToEnd> {
     let agent = AgentProc::start(&config, &data)?;
     wait_until(Duration::from_secs(120), || {
         let m = &agent.status()?["sync"]["master"];
-        Ok(m["items"].as_u64() == Some(ITEMS as u64) && m["pick_lists"].as_u64() == Some(1))
+        Ok(m["items"].as_u64() == Some(ITEMS as u64) && m["pick_lists"].as_u64() == Some(2))
     })?;
     std::thread::sleep(Duration::from_secs(1));
     let rss_idle_kib = vm_rss_kib(agent.pid())?;
@@ -317,6 +326,30 @@ fn end_to_end() -> Result<EndToEnd> {
     })?;
     let rss_after_kib = vm_rss_kib(agent.pid())?;
     let rss_peak_kib = proc_status_kib(agent.pid(), "VmHWM:")?;
+
+    // The second walk with the server gone: the device's own scan path, without the server's work (ingest and its
+    // fsyncs) competing for the same two cores and disk, as when the server runs elsewhere or the link is down.
+    let mut offline = Vec::new();
+    if !quick {
+        if scanner.scan_and_wait("DH:DONE", Duration::from_secs(10))? != Some(ACK) {
+            bail!("DH:DONE refused");
+        }
+        server.kill();
+        for s in walk_list("BIG2") {
+            let t = Instant::now();
+            let fb = scanner.scan_and_wait(&s, Duration::from_secs(10))?;
+            let us = t.elapsed().as_secs_f64() * 1e6;
+            if fb != Some(ACK) {
+                bail!("{s} (offline): feedback {fb:?}");
+            }
+            if s.starts_with("]C1") {
+                offline.push(us);
+            }
+        }
+        offline.sort_by(|a, b| a.total_cmp(b));
+    } else {
+        offline.push(0.0);
+    }
     if quick {
         eprintln!("rss idle {rss_idle_kib} KiB, after {rss_after_kib} KiB");
         let st = agent.status()?;
@@ -352,6 +385,8 @@ fn end_to_end() -> Result<EndToEnd> {
         pick_p99: pct(&pick, 0.99),
         loc_p50: pct(&loc, 0.5),
         loc_p99: pct(&loc, 0.99),
+        offline_p50: pct(&offline, 0.5),
+        offline_p99: pct(&offline, 0.99),
         fsync_p50,
         fsync_p99,
         rss_idle_kib,
@@ -404,6 +439,14 @@ fn main() -> Result<()> {
         f99 / 1e3,
         p50 / f50,
         p99 / f99
+    );
+    let (o50, o99) = (m(|r| r.offline_p50), m(|r| r.offline_p99));
+    println!(
+        "| pick scan to good-read, device offline (server stopped), p50 / p99 | {:.2} / {:.2} ms | same | {:.1}× / {:.1}× |",
+        o50 / 1e3,
+        o99 / 1e3,
+        o50 / f50,
+        o99 / f99
     );
     println!(
         "| location scan to good-read, p50 / p99 | {:.2} / {:.2} ms | same | {:.1}× / {:.1}× |",
