@@ -433,6 +433,9 @@ fn offline_shift_with_a_cancelled_pick_list() -> Result<()> {
     hh.wait_master(ITEMS as u64, 21, 0, 2)?;
 
     // The link goes down for the whole shift.
+    let cursor_before = settled_status(&hh)?["sync"]["pull_cursor"]
+        .as_u64()
+        .unwrap_or(0);
     link.set_up(false);
     let mut scans = 0usize;
     let mut ok = |hh: &mut Handheld, s: &str| -> Result<()> {
@@ -480,12 +483,15 @@ fn offline_shift_with_a_cancelled_pick_list() -> Result<()> {
         }
     }
     ok(&mut hh, "DH:DONE")?;
+    // Every movement of the shift waits in the backlog: 2,000 receipts, 40 put-aways, 10 + 200 picks. The status
+    // file is rewritten every 500 ms, so wait for the rewrite that includes the last scan.
+    let expected = 2 * ITEMS as u64 * UNITS + ITEMS as u64 + 10 + 5 * ITEMS as u64;
+    wait_until(Duration::from_secs(10), || {
+        Ok(hh.status()?["backlog"].as_u64() == Some(expected))
+    })
+    .with_context(|| format!("offline backlog should hold the shift's {expected} movements"))?;
     let st = hh.status()?;
     let backlog = st["backlog"].as_u64().unwrap_or(0);
-    assert!(
-        backlog > 2000,
-        "offline backlog should hold the shift, got {backlog}"
-    );
     assert!(
         st["sync"]["failures"].as_u64() > Some(0) && st["sync"]["last_result"] != "ok",
         "the status must show the link failure: {}",
@@ -496,13 +502,17 @@ fn offline_shift_with_a_cancelled_pick_list() -> Result<()> {
     // The link returns: the backlog drains by itself and the device learns the cancel.
     link.set_up(true);
     hh.wait_drained()?;
+    // The cancel is a change past the cursor the device had before the link went down.
     wait_until(Duration::from_secs(30), || {
-        Ok(hh.status()?["sync"]["last_pull"] == "ok")
+        let s = hh.status()?;
+        Ok(s["sync"]["last_pull"] == "ok"
+            && s["sync"]["pull_cursor"].as_u64() > Some(cursor_before))
     })?;
-    wait_until(Duration::from_secs(30), || {
-        let got = hh.scanner.scan_and_wait("DH:PICK:PL-CXL", T)?;
-        Ok(got == Some(NAK))
-    })?;
+    assert_eq!(
+        hh.scanner.scan_and_wait("DH:PICK:PL-CXL", T)?,
+        Some(NAK),
+        "the device knows PL-CXL is cancelled"
+    );
 
     let mut want: Stock = Stock::new();
     for (i, g) in gtins.iter().enumerate() {
