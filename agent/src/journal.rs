@@ -869,12 +869,13 @@ fn create_segment(path: &Path, header: &[u8]) -> io::Result<File> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use dockhand_protocol::sync::{MovementKind, MovementSource};
     use proptest::prelude::*;
 
-    fn mv(seq: u64) -> Movement {
+    /// A receipt of one unit with seq `seq` and lot `L<seq>` (also the writer's test fixture).
+    pub(crate) fn mv(seq: u64) -> Movement {
         Movement {
             device_id: "hh-01".into(),
             seq,

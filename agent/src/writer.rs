@@ -602,27 +602,8 @@ fn now_rfc3339() -> Option<String> {
 mod tests {
     use super::*;
     use crate::journal::{Limits, DEFAULT_SEGMENT_BYTES};
-    use dockhand_protocol::sync::{MovementKind, MovementSource};
 
-    fn mv(seq: u64) -> Movement {
-        Movement {
-            device_id: "hh-01".into(),
-            seq,
-            at: time::OffsetDateTime::UNIX_EPOCH,
-            kind: MovementKind::Receive,
-            gtin: "09506000134352".into(),
-            lot: Some(format!("L{seq}")),
-            expiry: None,
-            serials: vec![],
-            qty: 1,
-            from_location: None,
-            to_location: Some("DOCK-1".into()),
-            sscc: None,
-            reference: None,
-            operator: None,
-            source: MovementSource::Manual,
-        }
-    }
+    use crate::journal::tests::mv;
 
     /// A backlog larger than memory holds: the oldest stay in memory, the rest are read back from the real journal
     /// in order as acks come in, every movement delivered exactly once, memory never above the bound.

@@ -6,7 +6,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -17,8 +17,10 @@ use dockhand_protocol::epc::Epc;
 use dockhand_protocol::sync::{MovementKind, MovementSource};
 use serialport::{SerialPort, TTYPort};
 
+mod common;
+use common::Agent;
+
 const SSCC: &str = "106141411234567897";
-const WAIT: Duration = Duration::from_secs(20);
 /// How long the tag is in each antenna's field.
 const PHASE: Duration = Duration::from_millis(700);
 
@@ -178,84 +180,29 @@ impl Drop for Reader {
     }
 }
 
-struct Agent {
-    child: Child,
-    config: PathBuf,
-    data: PathBuf,
-}
-
-impl Agent {
-    fn start(dir: &Path, reader: &Path) -> Agent {
-        let data = dir.join("data");
-        let config = dir.join("gate.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "device_id = \"gate-3\"\nsite = \"WH1\"\ndata_dir = \"{}\"\n\n\
-                 [workflow]\nmode = \"gate\"\nreceiving_location = \"DOCK-3\"\n\n\
-                 [gate]\noutside_antennas = [1]\ninside_antennas = [2]\nquiet_ms = 1000\nmin_reads = 3\n\
-                 min_confidence = 0.5\n\n\
-                 [[sources]]\nkind = \"serial-rfid\"\nprotocol = \"r2000\"\npath = \"{}\"\nbaud = 115200\n\
-                 antennas = [1, 2]\n",
-                data.display(),
-                reader.display()
-            ),
-        )
-        .unwrap();
-        let _ = std::fs::remove_file(data.join("status.json"));
-        let child = Command::new(env!("CARGO_BIN_EXE_dockhand-agent"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn dockhand-agent");
-        let mut agent = Agent {
-            child,
-            config,
-            data,
-        };
-        agent.wait_status("the reader answering", |s| {
-            s["sources"][0]["connected"] == true
-        });
-        agent
-    }
-
-    /// Waits until the status file (written every 500 ms) satisfies `pred`, and returns it.
-    fn wait_status(
-        &mut self,
-        what: &str,
-        pred: impl Fn(&serde_json::Value) -> bool,
-    ) -> serde_json::Value {
-        let end = Instant::now() + WAIT;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                panic!("dockhand-agent exited: {st}");
-            }
-            let status = dockhand_agent::read_status(&self.data).ok();
-            if let Some(s) = status.as_ref().filter(|s| pred(s)) {
-                return s.clone();
-            }
-            assert!(
-                Instant::now() < end,
-                "waiting for {what}; status: {:#}",
-                status.unwrap_or_default()
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(mut self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "agent exited with {status}");
-    }
+/// Writes a gate config (the R2000 reader on `reader`, antennas 1 outside and 2 inside) and starts the agent.
+fn start(dir: &Path, reader: &Path) -> Agent {
+    let data = dir.join("data");
+    let config = dir.join("gate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "device_id = \"gate-3\"\nsite = \"WH1\"\ndata_dir = \"{}\"\n\n\
+             [workflow]\nmode = \"gate\"\nreceiving_location = \"DOCK-3\"\n\n\
+             [gate]\noutside_antennas = [1]\ninside_antennas = [2]\nquiet_ms = 1000\nmin_reads = 3\n\
+             min_confidence = 0.5\n\n\
+             [[sources]]\nkind = \"serial-rfid\"\nprotocol = \"r2000\"\npath = \"{}\"\nbaud = 115200\n\
+             antennas = [1, 2]\n",
+            data.display(),
+            reader.display()
+        ),
+    )
+    .unwrap();
+    let mut agent = Agent::spawn(&config, &data, "warn", None);
+    agent.wait_status("the reader answering", |s| {
+        s["sources"][0]["connected"] == true
+    });
+    agent
 }
 
 fn gate(s: &serde_json::Value, counter: &str) -> u64 {
@@ -269,7 +216,7 @@ fn pallet_tag_through_an_r2000_gate_is_received_remembered_and_shipped() {
     let reader = Reader::start(epc.as_bytes().to_vec());
 
     // Inbound: outside antenna 1 (port 0) first, then inside antenna 2 (port 1).
-    let mut agent = Agent::start(dir.path(), &reader.path);
+    let mut agent = start(dir.path(), &reader.path);
     reader.play(0);
     let s = agent.wait_status("the pass judged", |s| {
         gate(s, "receipts") + gate(s, "unresolved") + gate(s, "not_stored") >= 1
@@ -362,7 +309,7 @@ fn pallet_tag_through_an_r2000_gate_is_received_remembered_and_shipped() {
     );
 
     // After a restart the gate still knows the pallet: the same pass in is a duplicate; out, it ships.
-    let mut agent = Agent::start(dir.path(), &reader.path);
+    let mut agent = start(dir.path(), &reader.path);
     reader.play(0);
     let s = agent.wait_status("the duplicate", |s| gate(s, "passes") >= 1);
     assert_eq!(

@@ -3,17 +3,18 @@
 //! and rebuilt at the next start, loudly.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use dockhand_agent::sitestock::SiteStock;
 use dockhand_agent::view::LocalView;
 use dockhand_protocol::sync::{Movement, MovementKind, MovementSource, SnapshotRow, StockSnapshot};
 use serde_json::{json, Value};
 
+mod common;
+use common::Agent;
+
 const BIN: &str = env!("CARGO_BIN_EXE_dockhand-agent");
 const GTIN: &str = "09506000134352";
-const WAIT: Duration = Duration::from_secs(20);
 
 fn movement(seq: u64, from: Option<&str>, to: &str, qty: u64) -> Movement {
     Movement {
@@ -116,54 +117,14 @@ fn rows(v: &Value) -> Vec<(String, Value, i64)> {
         .collect()
 }
 
-struct Agent {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Agent {
-    fn start(cfg: &Path, data: &Path) -> Agent {
-        let log = data.join(format!("agent-{}.log", std::process::id()));
-        let _ = std::fs::remove_file(data.join("status.addr"));
-        let child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(cfg)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut agent = Agent { child, log };
-        let end = Instant::now() + WAIT;
-        while !data.join("status.addr").exists() {
-            if let Some(st) = agent.child.try_wait().unwrap() {
-                panic!("agent exited: {st}: {}", agent.log_text());
-            }
-            assert!(Instant::now() < end, "no status.addr: {}", agent.log_text());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        agent
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn stop(mut self) -> String {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let status = self.child.wait().unwrap();
-        assert!(
-            status.success(),
-            "agent exited with {status}: {}",
-            self.log_text()
-        );
-        self.log_text()
-    }
+/// Starts the agent (its log kept in a file, to check for the quarantine line) and waits for its status endpoint.
+fn start(cfg: &Path, data: &Path) -> Agent {
+    let log = data.join(format!("agent-{}.log", std::process::id()));
+    let mut agent = Agent::spawn(cfg, data, "warn", Some(log));
+    agent.wait("the status endpoint", |a| {
+        a.data.join("status.addr").exists()
+    });
+    agent
 }
 
 #[test]
@@ -207,7 +168,7 @@ fn stock_from_the_store_from_the_agent_and_after_a_rebuild() {
     assert!(!table.contains("A-01-02  "), "{table}");
 
     // A running agent answers through its status endpoint (the store is locked meanwhile).
-    let agent = Agent::start(&cfg, data);
+    let agent = start(&cfg, data);
     let v = stock_json(&cfg, &["--location", "A-01-02"]);
     assert_eq!(rows(&v), want[..2].to_vec(), "{v}");
     let table = String::from_utf8(stock(&cfg, &[]).stdout).unwrap();
@@ -222,7 +183,7 @@ fn stock_from_the_store_from_the_agent_and_after_a_rebuild() {
     let mut file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
     std::io::Write::write_all(&mut file, &garbage).unwrap();
     drop(file);
-    let agent = Agent::start(&cfg, data);
+    let agent = start(&cfg, data);
     let v = stock_json(&cfg, &[]);
     let log = agent.stop();
     assert!(log.contains("LOCAL STORE DAMAGED"), "{log}");

@@ -4,16 +4,17 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dockhand_agent::journal::{Journal, DEFAULT_SEGMENT_BYTES};
 use serialport::{SerialPort, TTYPort};
 
+mod common;
+use common::{Agent, WAIT};
+
 const ACK: u8 = 0x06;
 const NAK: u8 = 0x15;
 const GTIN: &str = "09506000134352";
-const WAIT: Duration = Duration::from_secs(10);
 
 /// The scanner: the master side of a pty; the agent opens the slave.
 struct Scanner {
@@ -56,81 +57,26 @@ fn item(lot: &str) -> String {
     format!("]C101{GTIN}10{lot}")
 }
 
-struct Agent {
-    child: Child,
-    data: PathBuf,
-}
-
-impl Agent {
-    fn start(data: &Path, scanner: &Path, quota: u64) -> Agent {
-        let config = data.join("agent.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "device_id = \"hh-full\"\nsite = \"WH1\"\ndata_dir = \"{}\"\n\n\
-                 [storage]\nmax_journal_bytes = {quota}\nmin_free_bytes = 0\n\n\
-                 [[sources]]\nkind = \"serial-barcode\"\npath = \"{}\"\nterminator = \"crlf\"\n\
-                 good_read = \"\\u0006\"\nbad_read = \"\\u0015\"\n",
-                data.display(),
-                scanner.display()
-            ),
-        )
-        .unwrap();
-        let _ = std::fs::remove_file(data.join("status.json"));
-        let child = Command::new(env!("CARGO_BIN_EXE_dockhand-agent"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn dockhand-agent");
-        let mut agent = Agent {
-            child,
-            data: data.to_path_buf(),
-        };
-        agent.wait_status(|s| s["sources"][0]["connected"] == true);
-        agent
-    }
-
-    fn status(&self) -> Option<serde_json::Value> {
-        dockhand_agent::read_status(&self.data).ok()
-    }
-
-    /// Waits until the status file (written every 500 ms) satisfies `pred`, and returns it.
-    fn wait_status(&mut self, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-        let end = Instant::now() + WAIT;
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                panic!("dockhand-agent exited: {st}");
-            }
-            if let Some(s) = self.status().filter(&pred) {
-                return s;
-            }
-            assert!(
-                Instant::now() < end,
-                "status never matched: {:?}",
-                self.status()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn stop(mut self) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "agent exited with {status}");
-    }
+/// Writes the config (a serial scanner, a journal quota of `quota` bytes) and starts the agent.
+fn start(data: &Path, scanner: &Path, quota: u64) -> Agent {
+    let config = data.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "device_id = \"hh-full\"\nsite = \"WH1\"\ndata_dir = \"{}\"\n\n\
+             [storage]\nmax_journal_bytes = {quota}\nmin_free_bytes = 0\n\n\
+             [[sources]]\nkind = \"serial-barcode\"\npath = \"{}\"\nterminator = \"crlf\"\n\
+             good_read = \"\\u0006\"\nbad_read = \"\\u0015\"\n",
+            data.display(),
+            scanner.display()
+        ),
+    )
+    .unwrap();
+    let mut agent = Agent::spawn(&config, data, "error", None);
+    agent.wait_status("the scanner connected", |s| {
+        s["sources"][0]["connected"] == true
+    });
+    agent
 }
 
 /// Movement (seq, lot) pairs in the journal.
@@ -148,7 +94,7 @@ fn full_journal_refuses_scans_survives_sigkill_and_recovers() {
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let mut scanner = Scanner::new();
-    let agent = Agent::start(&data, &scanner.path, 4096);
+    let agent = start(&data, &scanner.path, 4096);
     assert_eq!(scanner.scan("DH:RECEIVE"), Some(ACK));
 
     // Fill the quota: every scan confirmed until the first refusal.
@@ -166,7 +112,7 @@ fn full_journal_refuses_scans_survives_sigkill_and_recovers() {
         assert_eq!(scanner.scan(&item(lot)), Some(NAK), "{lot}");
     }
     let mut agent = agent;
-    let st = agent.wait_status(|s| s["storage_full"] == true);
+    let st = agent.wait_status("storage full", |s| s["storage_full"] == true);
     assert_eq!(st["durable_seq"], stored);
     let full = &st["storage"]["full"];
     assert_eq!(full["limit"], "quota");
@@ -186,18 +132,18 @@ fn full_journal_refuses_scans_survives_sigkill_and_recovers() {
     assert_eq!(journal(&data), want);
 
     // Restarted with the same quota: still full, still refusing, no panic.
-    let mut agent = Agent::start(&data, &scanner.path, 4096);
+    let mut agent = start(&data, &scanner.path, 4096);
     assert_eq!(agent.status().unwrap()["durable_seq"], stored);
     assert_eq!(scanner.scan(&item("R3")), Some(NAK));
-    agent.wait_status(|s| s["storage_full"] == true);
+    agent.wait_status("storage full", |s| s["storage_full"] == true);
     agent.stop();
 
     // Space returns (a larger quota): scans are stored again, right after the last confirmed seq.
-    let mut agent = Agent::start(&data, &scanner.path, 1 << 20);
+    let mut agent = start(&data, &scanner.path, 1 << 20);
     for i in 1..=3 {
         assert_eq!(scanner.scan(&item(&format!("B{i}"))), Some(ACK), "B{i}");
     }
-    let st = agent.wait_status(|s| s["durable_seq"] == stored + 3);
+    let st = agent.wait_status("three more stored", |s| s["durable_seq"] == stored + 3);
     assert_eq!(st["storage_full"], false);
     agent.stop();
     let mut want = want;
