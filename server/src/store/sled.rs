@@ -220,13 +220,43 @@ fn abort(e: StoreError) -> TxError {
     ConflictableTransactionError::Abort(e)
 }
 
+/// How long [`open_db`] waits for sled's file lock before giving up.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens sled, waiting up to [`LOCK_WAIT`] for its exclusive lock on `db`. A handle dropped a moment
+/// ago in this process lets the lock go only when sled's background flusher ends, so an immediate
+/// reopen (a restart of the store in one process, the tests) can find it still held; another
+/// process holding the database is reported after the wait, naming the directory.
+fn open_db(dir: &Path, cache_bytes: u64) -> Result<Db, StoreError> {
+    let end = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                if std::time::Instant::now() >= end {
+                    return Err(StoreError::Io(std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "{} is in use by another process (is another dockhand-server running on it?): {e}",
+                            dir.display()
+                        ),
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 impl SledStore {
     /// Opens (or creates) the database in `dir` with a page cache of `cache_bytes`.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()?;
+        let db = open_db(dir, cache_bytes)?;
         let trees = TREE_NAMES
             .iter()
             .map(|name| db.open_tree(name))
