@@ -39,6 +39,9 @@ pub struct ServerConfig {
     pub postgres_url: Option<String>,
     /// Connections this node keeps open to PostgreSQL.
     pub postgres_max_connections: usize,
+    /// A device not heard from (push or pull) for this long counts as offline on the dashboard and in
+    /// `/metrics`.
+    pub device_offline_after_secs: u64,
 }
 
 /// The storage backend a server runs on.
@@ -61,6 +64,7 @@ impl Default for ServerConfig {
             store: StoreKind::Sled,
             postgres_url: None,
             postgres_max_connections: crate::postgres_store::DEFAULT_MAX_CONNECTIONS,
+            device_offline_after_secs: 120,
         }
     }
 }
@@ -74,9 +78,12 @@ impl ServerConfig {
         })?;
         let config: ServerConfig =
             toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        if config.sled_cache_mib == 0 || config.max_body_bytes == 0 {
+        if config.sled_cache_mib == 0
+            || config.max_body_bytes == 0
+            || config.device_offline_after_secs == 0
+        {
             return Err(Error::Config(format!(
-                "{}: sled_cache_mib and max_body_bytes must be positive",
+                "{}: sled_cache_mib, max_body_bytes and device_offline_after_secs must be positive",
                 path.display()
             )));
         }
@@ -116,6 +123,11 @@ impl ServerConfig {
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
     }
+
+    /// How long a silent device stays online.
+    pub fn device_offline_after(&self) -> Duration {
+        Duration::from_secs(self.device_offline_after_secs)
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +146,8 @@ mod tests {
             ("store = \"postgres\"\npostgres_url = \"host=db\"", Ok(64)),
             ("store = \"mysql\"", Err("store")),
             ("postgres_max_connections = 0", Err("positive")),
+            ("device_offline_after_secs = 0", Err("positive")),
+            ("device_offline_after_secs = 5", Ok(64)),
         ];
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("server.toml");

@@ -141,7 +141,9 @@ pub async fn run(
         ),
     };
     let last_store = store.clone();
-    let state = AppState::new(store, devices.clone(), admin).with_body_limit(config.max_body_bytes);
+    let state = AppState::new(store, devices.clone(), admin)
+        .with_body_limit(config.max_body_bytes)
+        .with_offline_after(config.device_offline_after());
 
     // Everything from here may fail; whatever happens, the registry is flushed and the store dropped off the
     // runtime afterwards (see the PostgreSQL arm above), so an early error cannot panic on the way out.

@@ -1,6 +1,7 @@
 //! The state every handler shares.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::auth::AdminToken;
 use crate::devices::DeviceRegistry;
@@ -9,6 +10,9 @@ use crate::store::Store;
 /// Largest request body accepted by default (DESIGN §5 allows 413 above it).
 pub const DEFAULT_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
+/// How long a silent device counts as online by default.
+pub const DEFAULT_OFFLINE_AFTER: Duration = Duration::from_secs(120);
+
 /// Shared handler state: cheap to clone (all `Arc`s).
 #[derive(Clone)]
 pub struct AppState {
@@ -16,6 +20,8 @@ pub struct AppState {
     pub(crate) devices: Arc<dyn DeviceRegistry>,
     pub(crate) admin: Arc<AdminToken>,
     pub(crate) body_limit: usize,
+    /// A device silent for longer is offline (dashboard, `/metrics`).
+    pub(crate) offline_after: Duration,
 }
 
 impl AppState {
@@ -27,12 +33,19 @@ impl AppState {
             devices,
             admin: Arc::new(admin),
             body_limit: DEFAULT_BODY_LIMIT,
+            offline_after: DEFAULT_OFFLINE_AFTER,
         }
     }
 
     /// Sets the largest accepted request body, in bytes.
     pub fn with_body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Sets how long a silent device stays online.
+    pub fn with_offline_after(mut self, after: Duration) -> Self {
+        self.offline_after = after;
         self
     }
 
