@@ -111,6 +111,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "stock_fillfactor",
         include_str!("../../migrations/0003_stock_fillfactor.sql"),
     ),
+    (
+        4,
+        "stock_expiry",
+        include_str!("../../migrations/0004_stock_expiry.sql"),
+    ),
 ];
 
 /// Advisory lock held while migrating, so nodes starting together do not race (ASCII "dockmigr").
