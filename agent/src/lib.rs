@@ -19,6 +19,7 @@ pub mod config;
 pub mod gate;
 pub mod housekeeping;
 pub mod journal;
+pub mod metrics;
 pub mod rfid_source;
 pub mod sitestock;
 pub mod source;
@@ -252,6 +253,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     drop(events_tx);
     drop(reads_tx);
 
+    // Counters for `GET /metrics`, shared by the workflow, the emitter, the sync task and the status endpoint.
+    let metrics = Arc::new(metrics::AgentMetrics::default());
     let sync_status = Arc::new(Mutex::new(SyncStatus {
         acked_through: rec.acked,
         pull_cursor: view.pull_cursor()?,
@@ -290,6 +293,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             view.clone(),
             new_data.clone(),
             sync_status.clone(),
+            metrics.clone(),
             async move {
                 let _ = stop.wait_for(|s| *s).await;
             },
@@ -348,6 +352,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             workflow: workflow.clone(),
             gate: gate_status,
             audit: audit_tx,
+            metrics: metrics.clone(),
         });
         if cfg.status.enabled {
             let state = status::AppState {
@@ -386,7 +391,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                         _ = fatal.notified() => break Err(AgentError::JournalFailed(String::new())),
                     }
                 };
-                handle_scan(&workflow, &view, &writer, &emitter, source, ev);
+                handle_scan(&workflow, &view, &writer, &emitter, &metrics, source, ev);
             }
         }
     };
@@ -396,7 +401,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     // Answer scans already read so their feedback is not lost: the channel closes once every source thread has
     // stopped reading and answered its last feedback (which needs the emitter and the writer, both still running).
     while let Some((source, ev)) = events_rx.recv().await {
-        handle_scan(&workflow, &view, &writer, &emitter, source, ev);
+        handle_scan(&workflow, &view, &writer, &emitter, &metrics, source, ev);
     }
     // The gate ends once its readers have stopped, after judging the passes still open (it needs the writer and
     // the emitter for them).
@@ -441,6 +446,7 @@ fn handle_scan(
     view: &LocalView,
     writer: &Writer,
     emitter: &status::Emitter,
+    metrics: &Arc<metrics::AgentMetrics>,
     source: usize,
     ev: ScanEvent,
 ) {
@@ -469,7 +475,7 @@ fn handle_scan(
     // The feedback thread and the decision stream both learn the outcome from the emitter, once the writer has
     // answered: good_read and the status event still follow durability (invariant 1).
     let event = status::DecisionEvent::new(now, source, scan, &step.decision, task);
-    let durable = emitter.emit(event, durable);
+    let durable = emitter.emit_scan(event, durable, metrics);
     let _ = ev.feedback.send(Feedback {
         decision: step.decision,
         durable,
@@ -486,6 +492,7 @@ struct StatusCtx {
     workflow: Arc<Mutex<Workflow>>,
     gate: Option<Arc<Mutex<GateStatus>>>,
     audit: Option<mpsc::Sender<AuditRequest>>,
+    metrics: Arc<metrics::AgentMetrics>,
 }
 
 impl status::StatusSource for StatusCtx {
@@ -503,6 +510,10 @@ impl status::StatusSource for StatusCtx {
 
     fn audit(&self) -> Option<mpsc::Sender<AuditRequest>> {
         self.audit.clone()
+    }
+
+    fn metrics(&self) -> Option<String> {
+        Some(self.metrics.render(&self.gauges()))
     }
 }
 
@@ -551,6 +562,46 @@ impl StatusCtx {
                 max_journal_bytes: self.cfg.storage.max_journal_bytes,
                 full,
             },
+            gate: self
+                .gate
+                .as_ref()
+                .and_then(|g| g.lock().ok().map(|g| g.clone())),
+        }
+    }
+
+    /// The figures `/metrics` reads at scrape time: what [`StatusCtx::snapshot`] reads, without the local stock.
+    fn gauges(&self) -> metrics::Gauges {
+        let (journal_bytes, storage_full) = self
+            .stats
+            .lock()
+            .map(|s| (s.journal_bytes, s.storage_full.is_some()))
+            .unwrap_or_default();
+        let readers = self
+            .cfg
+            .sources
+            .iter()
+            .zip(&self.sources)
+            .enumerate()
+            .filter(|(_, (cfg, _))| cfg.is_rfid())
+            .filter_map(|(source, (cfg, status))| {
+                let s = status.lock().ok()?;
+                Some(metrics::Reader {
+                    source,
+                    kind: cfg.kind.clone(),
+                    connected: s.connected,
+                    reconnects: s.reconnects,
+                    errors: s.reader_errors,
+                })
+            })
+            .collect();
+        metrics::Gauges {
+            device: self.cfg.device_id.clone(),
+            site: self.cfg.site.clone(),
+            journal_bytes,
+            journal_quota_bytes: self.cfg.storage.max_journal_bytes,
+            storage_full,
+            backlog: self.backlog.lock().map(|b| b.pending()).unwrap_or(0),
+            readers,
             gate: self
                 .gate
                 .as_ref()

@@ -28,6 +28,9 @@
 //! A gate also serves `GET /audit`: its audit ring of raw reads as JSON lines (`{"epc","antenna","rssi","at",
 //! "count"}`, oldest first), for a support case; elsewhere it answers 404.
 //!
+//! `GET /metrics` is the agent's Prometheus exposition ([`crate::metrics`]): scans by result, journal size, sync
+//! backlog and errors, readers. Scans are counted by the emitter once their fate is known ([`Emitter::emit_scan`]).
+//!
 //! The second half of this file is the matching minimal client (plain HTTP/1.0 over loopback, blocking), used by
 //! the TUI and the `status` command.
 
@@ -50,6 +53,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::gate::AuditRequest;
+use crate::metrics::{AgentMetrics, ScanResult};
 use crate::source::Durable;
 use crate::workflow::Decision;
 use crate::StatusFile;
@@ -186,6 +190,8 @@ struct Pending {
     event: DecisionEvent,
     durable: Durable,
     feedback: oneshot::Sender<Result<(), String>>,
+    /// Where to count the scan once the writer answered; `None` for a gate pass (counted by the gate).
+    count: Option<Arc<AgentMetrics>>,
 }
 
 /// Publishes decisions, holding back those whose records are not durable yet. Cheap to clone.
@@ -214,6 +220,29 @@ impl Emitter {
     /// Publishes `event` now when `durable` is `None`. Otherwise returns the receiver the source's feedback thread
     /// must wait on instead of `durable`: it resolves, with the writer's answer, once the event is published.
     pub fn emit(&self, event: DecisionEvent, durable: Option<Durable>) -> Option<Durable> {
+        self.emit_counted(event, durable, None)
+    }
+
+    /// [`Emitter::emit`] for a scan: also counts it in `metrics` by its final result ([`ScanResult::of`]), at once
+    /// or, when it made records, once the writer answered. One relaxed atomic add; no lock.
+    pub fn emit_scan(
+        &self,
+        event: DecisionEvent,
+        durable: Option<Durable>,
+        metrics: &Arc<AgentMetrics>,
+    ) -> Option<Durable> {
+        if durable.is_none() {
+            metrics.scan(ScanResult::of(&event, Ok(())));
+        }
+        self.emit_counted(event, durable, Some(metrics.clone()))
+    }
+
+    fn emit_counted(
+        &self,
+        event: DecisionEvent,
+        durable: Option<Durable>,
+        count: Option<Arc<AgentMetrics>>,
+    ) -> Option<Durable> {
         let Some(durable) = durable else {
             self.decisions.publish(event);
             return None;
@@ -223,13 +252,16 @@ impl Emitter {
             event,
             durable,
             feedback,
+            count,
         };
         if let Err(mpsc::error::SendError(p)) = self.pending.send(pending) {
             // The emitter task is gone (shutting down): answer the feedback directly.
             tokio::spawn(async move {
-                let _ = p
-                    .feedback
-                    .send(p.durable.await.unwrap_or_else(|_| Err(stopped())));
+                let result = p.durable.await.unwrap_or_else(|_| Err(stopped()));
+                if let Some(m) = &p.count {
+                    m.scan(ScanResult::of(&p.event, fate(&result)));
+                }
+                let _ = p.feedback.send(result);
             });
         }
         Some(rx)
@@ -240,11 +272,19 @@ fn stopped() -> String {
     "journal writer has stopped".into()
 }
 
+/// The writer's answer as [`ScanResult::of`] reads it.
+fn fate(result: &Result<(), String>) -> Result<(), &str> {
+    result.as_ref().map(|_| ()).map_err(String::as_str)
+}
+
 /// One task, in scan order: the writer answers appends in order, so waiting on each in turn costs no latency and
 /// keeps the published order equal to the commit order.
 async fn wait_and_publish(mut rx: mpsc::UnboundedReceiver<Pending>, decisions: Decisions) {
     while let Some(p) = rx.recv().await {
         let result = p.durable.await.unwrap_or_else(|_| Err(stopped()));
+        if let Some(m) = &p.count {
+            m.scan(ScanResult::of(&p.event, fate(&result)));
+        }
         let event = match &result {
             Ok(()) => p.event,
             Err(e) => p.event.not_stored(e),
@@ -266,6 +306,11 @@ pub trait StatusSource: Send + Sync + 'static {
     }
     /// Where `GET /audit` asks a dock gate for its audit ring; none: not a gate.
     fn audit(&self) -> Option<mpsc::Sender<AuditRequest>> {
+        None
+    }
+    /// The Prometheus exposition served at `GET /metrics` ([`crate::metrics`]); none: 404. Called off the async
+    /// workers.
+    fn metrics(&self) -> Option<String> {
         None
     }
 }
@@ -299,6 +344,7 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(status))
         .route("/events", get(events))
         .route("/audit", get(audit))
+        .route("/metrics", get(metrics))
         .with_state(state);
     match stock {
         Some(s) => router.merge(crate::sitestock::routes(s)),
@@ -316,6 +362,15 @@ async fn status(State(st): State<AppState>) -> Response {
             last_decisions: st.decisions.recent(),
         })
         .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    let source = st.source.clone();
+    match tokio::task::spawn_blocking(move || source.metrics()).await {
+        Ok(Some(text)) => ([("content-type", crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "no metrics\n").into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
@@ -754,6 +809,119 @@ mod tests {
         assert_eq!(ev.message, "not stored: disk full");
         drop(emitter);
         task.await.unwrap();
+    }
+
+    /// Each scan is counted once, by its final fate: at once when it made no records, after the writer's answer
+    /// otherwise. A gate pass emitted with `emit` is not counted here (the gate counts its own).
+    #[tokio::test]
+    async fn scans_are_counted_once_by_their_final_fate() {
+        use crate::metrics::{RejectReason, ScanResult};
+        let m = Arc::new(AgentMetrics::default());
+        let (emitter, task) = Emitter::spawn(Decisions::default());
+        let rejected = |scan: Option<&str>| DecisionEvent {
+            scan: scan.map(Into::into),
+            ..event(
+                9,
+                &Decision::Rejected {
+                    reason: "no".into(),
+                },
+            )
+        };
+        assert!(emitter.emit_scan(rejected(Some("x")), None, &m).is_none());
+        assert!(emitter.emit_scan(rejected(None), None, &m).is_none());
+        let (ok, r1) = oneshot::channel();
+        let (full, r2) = oneshot::channel();
+        let (broken, r3) = oneshot::channel();
+        let fb = [
+            emitter.emit_scan(accepted(1), Some(r1), &m).unwrap(),
+            emitter.emit_scan(accepted(2), Some(r2), &m).unwrap(),
+            emitter.emit_scan(accepted(3), Some(r3), &m).unwrap(),
+        ];
+        let (gate, r4) = oneshot::channel();
+        let gate_fb = emitter.emit(accepted(4), Some(r4)).unwrap();
+        // Not counted before the writer answers.
+        assert_eq!(m.scans(ScanResult::Accepted), 0);
+        ok.send(Ok(())).unwrap();
+        full.send(Err(
+            "storage full: scan not stored (1 MiB free); sync or free space".into(),
+        ))
+        .unwrap();
+        broken
+            .send(Err("journal failed, scan not stored: EIO".into()))
+            .unwrap();
+        gate.send(Ok(())).unwrap();
+        for f in fb {
+            let _ = f.await.unwrap();
+        }
+        gate_fb.await.unwrap().unwrap();
+        let cases = [
+            (ScanResult::Accepted, 1),
+            (ScanResult::Prompt, 0),
+            (ScanResult::Rejected(RejectReason::Refused), 1),
+            (ScanResult::Rejected(RejectReason::Undecodable), 1),
+            (ScanResult::Rejected(RejectReason::StorageFull), 1),
+            (ScanResult::Rejected(RejectReason::NotStored), 1),
+        ];
+        for (result, want) in cases {
+            assert_eq!(m.scans(result), want, "{result:?}");
+        }
+        drop(emitter);
+        task.await.unwrap();
+    }
+
+    /// `/metrics` serves what the source renders, as the text format; a source without metrics answers 404.
+    #[tokio::test]
+    async fn metrics_route_serves_the_sources_exposition() {
+        struct WithMetrics;
+        impl StatusSource for WithMetrics {
+            fn status(&self) -> StatusFile {
+                StatusFile::default()
+            }
+            fn task(&self) -> Option<String> {
+                None
+            }
+            fn metrics(&self) -> Option<String> {
+                let m = AgentMetrics::default();
+                m.scan(ScanResult::Accepted);
+                Some(m.render(&crate::metrics::Gauges {
+                    device: "hh-01".into(),
+                    backlog: 42,
+                    ..Default::default()
+                }))
+            }
+        }
+        let get = |st: AppState| async move {
+            let res = router(st)
+                .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let code = res.status();
+            let content_type = res
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string());
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            (
+                code,
+                content_type,
+                String::from_utf8(body.to_vec()).unwrap(),
+            )
+        };
+        let (st, _stop) = state(Decisions::default());
+        assert_eq!(get(st).await.0, StatusCode::NOT_FOUND);
+        let (mut st, _stop) = state(Decisions::default());
+        st.source = Arc::new(WithMetrics);
+        let (code, content_type, text) = get(st).await;
+        assert_eq!(code, StatusCode::OK);
+        assert_eq!(content_type.as_deref(), Some(crate::metrics::CONTENT_TYPE));
+        assert!(
+            text.contains("dockhand_agent_scans_total{result=\"accepted\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("dockhand_agent_sync_backlog_movements 42\n"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -23,6 +23,9 @@
 //!   push rounds, never during one, is what makes the snapshot's `acked_through` exact for this device.
 //! - Errors back off with their own [`Backoff`] and show in [`SyncStatus`] (`last_stock_error`); the previous
 //!   snapshot is kept meanwhile and its age is shown with every answer.
+//!
+//! Every failed exchange is also counted by operation and class, and every success timestamped, in
+//! [`AgentMetrics`] for `GET /metrics`.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -32,6 +35,7 @@ use dockhand_protocol::sync::{ErrorBody, PullResponse, PushRequest, PushResponse
 use serde::Serialize;
 use tokio::sync::Notify;
 
+use crate::metrics::{AgentMetrics, SyncErrorClass, SyncOp};
 use crate::sitestock::SiteStock;
 use crate::view::{LocalView, MasterCounts};
 use crate::writer::{Backlog, Writer};
@@ -115,6 +119,10 @@ pub trait Transport: Send + Sync + 'static {
     fn stock(&self) -> impl Future<Output = Result<StockSnapshot, PushError>> + Send;
 }
 
+/// The `User-Agent` of every request to the server: the office's device list shows which agent version each
+/// device runs, so a fleet upgrade can be followed (and a straggler found).
+pub const USER_AGENT: &str = concat!("dockhand-agent/", env!("CARGO_PKG_VERSION"));
+
 /// HTTPS transport (reqwest over rustls, trusting the server's CA file).
 pub struct HttpTransport {
     client: reqwest::Client,
@@ -129,6 +137,7 @@ impl HttpTransport {
     pub fn new(base_url: &str, ca_pem: Option<&[u8]>, token: &str) -> Result<Self, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .pool_idle_timeout(Duration::from_secs(30));
@@ -296,6 +305,21 @@ fn now_text() -> Option<String> {
         .ok()
 }
 
+/// A failed exchange: its class for the metrics, and what the status file shows.
+type Failure = (SyncErrorClass, String);
+
+fn local_failure(e: impl std::fmt::Display) -> Failure {
+    (SyncErrorClass::Local, e.to_string())
+}
+
+fn remote_failure(e: PushError) -> Failure {
+    (SyncErrorClass::of(&e), e.to_string())
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 /// Pulls pages from `view`'s cursor until `more` is false, applying each before asking for the next.
 /// Returns the final cursor; `status` is updated after every page.
 async fn pull_all<T: Transport>(
@@ -303,22 +327,23 @@ async fn pull_all<T: Transport>(
     view: &LocalView,
     limit: usize,
     status: &Mutex<SyncStatus>,
-) -> Result<u64, String> {
+) -> Result<u64, Failure> {
     let mut cursor = {
         let v = view.clone();
         tokio::task::spawn_blocking(move || v.pull_cursor())
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?
+            .map_err(local_failure)?
+            .map_err(local_failure)?
     };
     loop {
         let page = transport
             .pull(cursor, limit.max(1))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(remote_failure)?;
         if page.more && page.cursor <= cursor {
-            return Err(format!(
-                "server sent more=true without advancing the cursor past {cursor}"
+            return Err((
+                SyncErrorClass::Protocol,
+                format!("server sent more=true without advancing the cursor past {cursor}"),
             ));
         }
         let (v, n, next) = (view.clone(), page.changes.len(), page.cursor);
@@ -327,8 +352,8 @@ async fn pull_all<T: Transport>(
             Ok::<_, crate::view::ViewError>(v.master_counts())
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(local_failure)?
+        .map_err(local_failure)?;
         tracing::debug!(
             from = cursor,
             to = next,
@@ -348,13 +373,13 @@ async fn pull_all<T: Transport>(
 }
 
 /// Fetches a site stock snapshot and installs it; returns the number of rows.
-async fn refresh_stock<T: Transport>(transport: &T, stock: &SiteStock) -> Result<usize, String> {
-    let snap = transport.stock().await.map_err(|e| e.to_string())?;
+async fn refresh_stock<T: Transport>(transport: &T, stock: &SiteStock) -> Result<usize, Failure> {
+    let snap = transport.stock().await.map_err(remote_failure)?;
     let (s, at) = (stock.clone(), time::OffsetDateTime::now_utc());
     tokio::task::spawn_blocking(move || s.install(&snap, at))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+        .map_err(local_failure)?
+        .map_err(local_failure)
 }
 
 /// Runs the sync loop until `shutdown` resolves.
@@ -367,6 +392,7 @@ pub async fn run<T: Transport>(
     view: LocalView,
     new_data: Arc<Notify>,
     status: Arc<Mutex<SyncStatus>>,
+    metrics: Arc<AgentMetrics>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -396,6 +422,7 @@ pub async fn run<T: Transport>(
             &writer,
             &mut backoff,
             &status,
+            &metrics,
         )
         .await
         else {
@@ -409,6 +436,7 @@ pub async fn run<T: Transport>(
             let mut st = status.lock().map(|s| s.clone()).unwrap_or_default();
             match result {
                 Ok(cursor) => {
+                    metrics.sync_ok(SyncOp::Pull, unix_now());
                     pull_backoff.reset();
                     st.last_pull_success = now_text();
                     st.last_pull = Some("ok".into());
@@ -416,7 +444,8 @@ pub async fn run<T: Transport>(
                     st.pull_cursor = cursor;
                     next_pull = tokio::time::Instant::now() + settings.interval;
                 }
-                Err(e) => {
+                Err((class, e)) => {
+                    metrics.sync_error(SyncOp::Pull, class);
                     let d = pull_backoff.next_delay(rand::random::<f64>());
                     st.pull_failures = pull_backoff.attempts();
                     st.last_pull = Some(e.clone());
@@ -442,6 +471,7 @@ pub async fn run<T: Transport>(
                 let now = tokio::time::Instant::now();
                 next_stock = match result {
                     Ok(rows) => {
+                        metrics.sync_ok(SyncOp::Stock, unix_now());
                         stock_backoff.reset();
                         tracing::debug!(rows, "site stock snapshot installed");
                         if let Ok(mut s) = status.lock() {
@@ -451,7 +481,8 @@ pub async fn run<T: Transport>(
                         }
                         now + settings.stock_refresh
                     }
-                    Err(e) => {
+                    Err((class, e)) => {
+                        metrics.sync_error(SyncOp::Stock, class);
                         let d = stock_backoff.next_delay(rand::random::<f64>());
                         if stock_backoff.attempts() == 1
                             || stock_backoff.attempts().is_multiple_of(10)
@@ -485,6 +516,7 @@ async fn push_round<T: Transport>(
     writer: &Writer,
     backoff: &mut Backoff,
     status: &Mutex<SyncStatus>,
+    metrics: &AgentMetrics,
 ) -> Option<Duration> {
     // Movements spilled to the journal (a long offline spell) are read back outside the lock, so the writer is
     // never kept waiting on this file read.
@@ -503,10 +535,15 @@ async fn push_round<T: Transport>(
                     b.refill(after, ms);
                 }
             }
+            // The push below goes on with what is in memory.
             Ok(Err(e)) => {
+                metrics.sync_error(SyncOp::Push, SyncErrorClass::Local);
                 tracing::error!(error = %e, after, "cannot read the backlog back from the journal")
             }
-            Err(e) => tracing::error!(error = %e, "journal read task failed"),
+            Err(e) => {
+                metrics.sync_error(SyncOp::Push, SyncErrorClass::Local);
+                tracing::error!(error = %e, "journal read task failed")
+            }
         }
     }
     let (batch, pending): (Vec<_>, u64) = match backlog.lock() {
@@ -532,19 +569,24 @@ async fn push_round<T: Transport>(
         Ok(resp) => Ok(resp.acked_through),
         // The server already holds everything before `expected_seq`.
         Err(PushError::Gap { expected_seq }) if expected_seq > first => Ok(expected_seq - 1),
-        Err(PushError::Gap { expected_seq }) => Err(format!(
-            "server is missing movements {expected_seq}..{} that this device no longer holds; \
-             restore the server or contact support",
-            first - 1
+        Err(PushError::Gap { expected_seq }) => Err((
+            SyncErrorClass::Gap,
+            format!(
+                "server is missing movements {expected_seq}..{} that this device no longer holds; \
+                 restore the server or contact support",
+                first - 1
+            ),
         )),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(remote_failure(e)),
     };
     let delay = match ack {
         Ok(hw) => {
             if let Err(e) = writer.ack(hw).await {
+                metrics.sync_error(SyncOp::Push, SyncErrorClass::Local);
                 tracing::error!(error = %e, "cannot persist acknowledgement; stopping sync");
                 return None;
             }
+            metrics.sync_ok(SyncOp::Push, unix_now());
             if let Ok(mut b) = backlog.lock() {
                 let cap = b.mem.capacity();
                 b.ack(hw);
@@ -565,7 +607,8 @@ async fn push_round<T: Transport>(
                 settings.interval
             }
         }
-        Err(e) => {
+        Err((class, e)) => {
+            metrics.sync_error(SyncOp::Push, class);
             let delay = backoff.next_delay(rand::random::<f64>());
             st.failures = backoff.attempts();
             st.last_result = Some(e.clone());
@@ -673,6 +716,7 @@ mod tests {
         backlog: Backlog,
         new_data: Arc<Notify>,
         status: Arc<Mutex<SyncStatus>>,
+        metrics: Arc<AgentMetrics>,
         stop: tokio::sync::watch::Sender<bool>,
         task: tokio::task::JoinHandle<()>,
     }
@@ -696,6 +740,7 @@ mod tests {
             Arc::new(Notify::new()),
         );
         let status = Arc::new(Mutex::new(SyncStatus::default()));
+        let metrics = Arc::new(AgentMetrics::default());
         let (stop, mut rx) = tokio::sync::watch::channel(false);
         let settings = SyncSettings {
             device_id: "hh".into(),
@@ -713,6 +758,7 @@ mod tests {
             view.clone(),
             new_data.clone(),
             status.clone(),
+            metrics.clone(),
             async move {
                 let _ = rx.wait_for(|s| *s).await;
             },
@@ -724,6 +770,7 @@ mod tests {
             backlog,
             new_data,
             status,
+            metrics,
             stop,
             task,
         }
@@ -993,6 +1040,54 @@ mod tests {
         h.task.await.unwrap();
     }
 
+    /// `/metrics` counts each failed exchange by operation and class and timestamps the successes: a push to a
+    /// server that is down, a pull refused with 401 then served, a snapshot refused with 403.
+    #[tokio::test]
+    async fn errors_and_successes_are_counted_by_operation_and_class() {
+        let refused = |status| PushError::Refused {
+            status,
+            message: "no".into(),
+        };
+        let fake = Arc::new(Fake {
+            push_down: true,
+            ..Fake::default()
+        });
+        fake.pulls.lock().unwrap().push_back(Err(refused(401)));
+        fake.stocks.lock().unwrap().push_back(Err(refused(403)));
+        let h = start_with(fake.clone(), Duration::from_millis(20));
+        let m = h.metrics.clone();
+        wait_for("the pull served after its 401", || {
+            h.status.lock().unwrap().last_pull.as_deref() == Some("ok")
+        })
+        .await;
+        assert_eq!(m.sync_errors(SyncOp::Pull, SyncErrorClass::Unauthorized), 1);
+        assert_eq!(m.sync_errors(SyncOp::Pull, SyncErrorClass::Unavailable), 0);
+        wait_for("the snapshot refused", || {
+            m.sync_errors(SyncOp::Stock, SyncErrorClass::Forbidden) == 1
+        })
+        .await;
+        h.writer
+            .append(vec![Record::Movement(receive(1, "A-01", 2))])
+            .await
+            .unwrap()
+            .unwrap();
+        h.new_data.notify_one();
+        wait_for("push failures", || h.status.lock().unwrap().failures >= 2).await;
+        let failures = u64::from(h.status.lock().unwrap().failures);
+        assert!(m.sync_errors(SyncOp::Push, SyncErrorClass::Unavailable) >= failures);
+        let text = m.render(&crate::metrics::Gauges::default());
+        assert!(
+            text.contains("dockhand_agent_sync_last_success_timestamp_seconds{op=\"pull\"} "),
+            "{text}"
+        );
+        assert!(
+            !text.contains("dockhand_agent_sync_last_success_timestamp_seconds{op=\"push\"}"),
+            "no push ever succeeded: {text}"
+        );
+        h.stop.send(true).unwrap();
+        h.task.await.unwrap();
+    }
+
     #[tokio::test]
     async fn no_snapshot_while_pushes_fail() {
         let fake = Arc::new(Fake {
@@ -1018,6 +1113,74 @@ mod tests {
         assert_eq!(local(&h), vec![("A-01".into(), 2)]);
         h.stop.send(true).unwrap();
         h.task.await.unwrap();
+    }
+
+    /// Every request names the agent and its version (the office's device list shows it): push, pull and the
+    /// stock snapshot, each answered by a bare HTTP server that records the header.
+    #[tokio::test]
+    async fn every_request_carries_the_user_agent() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let answers = [
+            r#"{"acked_through":0}"#,
+            r#"{"cursor":0,"more":false,"changes":[]}"#,
+            r#"{"site":"WH1","acked_through":0,"stock":[]}"#,
+        ];
+        let server = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for answer in answers {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                let head_end = loop {
+                    let n = conn.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "connection closed mid-request");
+                    request.extend_from_slice(&buf[..n]);
+                    if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i;
+                    }
+                };
+                let head = String::from_utf8_lossy(&request[..head_end]).to_string();
+                let header = |name: &str| {
+                    head.lines().find_map(|l| {
+                        let (n, v) = l.split_once(':')?;
+                        n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                    })
+                };
+                let length: usize = header("content-length").map_or(0, |v| v.parse().unwrap());
+                while request.len() < head_end + 4 + length {
+                    let n = conn.read(&mut buf).await.unwrap();
+                    request.extend_from_slice(&buf[..n]);
+                }
+                seen.push((
+                    head.lines().next().unwrap_or("").to_string(),
+                    header("user-agent"),
+                ));
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                conn.write_all(response.as_bytes()).await.unwrap();
+            }
+            seen
+        });
+        let transport = HttpTransport::new(&base, None, "token").unwrap();
+        let req = PushRequest {
+            device_id: "hh-01".into(),
+            movements: vec![],
+            backlog: Some(0),
+        };
+        transport.push(&req).await.unwrap();
+        transport.pull(0, 10).await.unwrap();
+        transport.stock().await.unwrap();
+        let seen = server.await.unwrap();
+        let want = Some(format!("dockhand-agent/{}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(seen.len(), 3);
+        for (request_line, agent) in &seen {
+            assert_eq!(agent, &want, "{request_line}");
+        }
+        assert_eq!(Some(USER_AGENT.to_string()), want);
     }
 
     #[test]

@@ -601,7 +601,10 @@ fn now_rfc3339() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::sim::{Fault, OpClass, SimFs};
     use crate::journal::{Limits, DEFAULT_SEGMENT_BYTES};
+    use crate::source::{Feedback, SourceStatus};
+    use crate::workflow::Decision;
 
     use crate::journal::tests::mv;
 
@@ -702,11 +705,19 @@ mod tests {
     }
 
     fn setup(limits: Limits) -> Setup {
+        setup_with(|dir| {
+            let (mut journal, _) = Journal::open(dir, DEFAULT_SEGMENT_BYTES).unwrap();
+            journal.set_limits(limits);
+            journal
+        })
+    }
+
+    /// A writer over the journal `open` gives (passed the real journal directory; a model disk ignores it).
+    fn setup_with(open: impl FnOnce(&std::path::Path) -> Journal) -> Setup {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("journal");
         let (view, _) = LocalView::open(&tmp.path().join("sled")).unwrap();
-        let (mut journal, _) = Journal::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
-        journal.set_limits(limits);
+        let journal = open(&dir);
         let stats = Arc::new(Mutex::new(WriterStats::default()));
         let backlog = Backlog::default();
         let fatal = Arc::new(Notify::new());
@@ -862,6 +873,119 @@ mod tests {
             assert_eq!(err.to_string(), text);
             assert_eq!(is_storage_refusal(text), refusal, "{text}");
         }
+    }
+
+    /// A writer over a journal on the model disk.
+    fn setup_sim(fs: &Arc<SimFs>) -> Setup {
+        setup_with(|_| {
+            let dir = std::path::Path::new("/data/journal");
+            Journal::open_on(fs.clone(), dir, DEFAULT_SEGMENT_BYTES)
+                .unwrap()
+                .0
+        })
+    }
+
+    /// What the scanner hears for scans whose writer answers are `answers`: the source's feedback loop, with good
+    /// read `G` and bad read `B`.
+    fn beeps(answers: Vec<Result<(), String>>) -> Vec<u8> {
+        let (tx, rx) = std_mpsc::channel();
+        for answer in answers {
+            let (durable_tx, durable) = oneshot::channel();
+            durable_tx.send(answer).unwrap();
+            let decision = Decision::Accepted {
+                seqs: vec![],
+                message: "received".into(),
+            };
+            tx.send(Feedback {
+                decision,
+                durable: Some(durable),
+            })
+            .unwrap();
+        }
+        drop(tx);
+        let mut port = Vec::new();
+        let status = Arc::new(Mutex::new(SourceStatus::default()));
+        crate::source::feedback_loop(Some(&mut port), rx, b"G".to_vec(), b"B".to_vec(), status);
+        port
+    }
+
+    /// The disk fails one `fdatasync` (EIO): that scan is answered "storage error", which the scanner hears as a
+    /// bad read, never a good one; the journal cut the write back, so the next scan gets the same seq, is stored
+    /// and confirmed, and the refused scan is not in the journal after a power cut.
+    #[test]
+    fn a_failed_fdatasync_is_a_bad_read_and_the_next_scan_is_stored() {
+        let fs = Arc::new(SimFs::new(3));
+        let mut t = setup_sim(&fs);
+        let (s1, r1) = t.engine.scan(Some(b"state-1"));
+        let a1 = r1.blocking_recv().unwrap();
+        fs.inject(Fault::once(OpClass::Sync, 1, libc::EIO));
+        let (s2, r2) = t.engine.scan(Some(b"state-2"));
+        let a2 = r2.blocking_recv().unwrap();
+        let err = a2.clone().unwrap_err();
+        assert!(
+            err.starts_with("storage error: scan not stored (journal write failed at /data/journal/")
+                && err.ends_with("; check the disk"),
+            "{err}"
+        );
+        let episode = t.stats.lock().unwrap().storage_full.clone().expect("episode");
+        assert_eq!((episode.limit, episode.refused_scans), (None, 1));
+        let (s3, r3) = t.engine.scan(None);
+        let a3 = r3.blocking_recv().unwrap();
+        assert_eq!((s1, s2, s3), (1, 2, 2), "the refused seq is given again");
+        assert_eq!(beeps(vec![a1, a2, a3]), b"GBG");
+        assert!(t.stats.lock().unwrap().storage_full.is_none());
+        assert!(t.stats.lock().unwrap().failed.is_none(), "not fatal");
+        drop(t.engine);
+        t.thread.join().unwrap();
+        fs.reboot();
+        let dir = std::path::Path::new("/data/journal");
+        let (_, rec) = Journal::open_on(fs.clone(), dir, DEFAULT_SEGMENT_BYTES).unwrap();
+        let seqs: Vec<u64> = rec.movements.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, vec![1, 2]);
+        assert_eq!(rec.state.as_deref(), Some(&b"state-1"[..]), "state-2 was refused");
+    }
+
+    /// Writes fail from now on (EIO), so the journal cannot undo the failed one: the writer answers "journal
+    /// failed", stops and wakes the agent to exit; every later scan is refused, none confirmed; the refused scan is
+    /// not in the journal after a power cut.
+    #[test]
+    fn a_write_that_cannot_be_undone_stops_the_writer_and_refuses_every_later_scan() {
+        let fs = Arc::new(SimFs::new(4));
+        let mut t = setup_sim(&fs);
+        let (_, r1) = t.engine.scan(None);
+        let a1 = r1.blocking_recv().unwrap();
+        fs.inject(Fault::forever(OpClass::Write, 1, libc::EIO));
+        let (_, r2) = t.engine.scan(None);
+        let a2 = r2.blocking_recv().unwrap();
+        let err = a2.clone().unwrap_err();
+        assert!(err.starts_with("journal failed, scan not stored: "), "{err}");
+        assert!(!is_storage_refusal(&err), "a failure, not a refusal");
+        let failed = t.stats.lock().unwrap().failed.clone().expect("failed");
+        assert!(failed.contains("Input/output error"), "{failed}");
+        let fatal = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                t.fatal.notified(),
+            ));
+        assert!(fatal.is_ok(), "the agent is told to stop");
+        t.thread.join().unwrap();
+        let later: Vec<_> = (0..3)
+            .map(|_| t.engine.scan(None).1.blocking_recv().unwrap())
+            .collect();
+        assert!(later.iter().all(|a| a
+            .as_ref()
+            .is_err_and(|e| e.starts_with("journal failed, scan not stored: "))));
+        let mut answers = vec![a1, a2];
+        answers.extend(later);
+        assert_eq!(beeps(answers), b"GBBBB");
+        fs.reboot();
+        let dir = std::path::Path::new("/data/journal");
+        let (_, rec) = Journal::open_on(fs.clone(), dir, DEFAULT_SEGMENT_BYTES).unwrap();
+        assert_eq!(rec.last_seq(), 1);
+        assert!(rec.damaged.is_empty());
     }
 
     #[tokio::test]

@@ -68,6 +68,19 @@ impl AdminToken {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         self.digest.ct_eq(&digest).into()
     }
+
+    /// A 256-bit key for `purpose` (e.g. signing the dashboard's session cookies), derived from the token's digest
+    /// with HMAC-SHA256. Every node holding the same `admin.token` derives the same key, so they accept each
+    /// other's signatures with nothing shared but the file; replacing the token invalidates everything signed with
+    /// the old one. The key reveals neither the token nor its digest.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.digest)
+            .expect("HMAC takes a key of any length");
+        mac.update(b"dockhand key derivation v1\0");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
 }
 
 /// The bearer token of a request, if it carries one.

@@ -16,13 +16,14 @@
 //!   {"device_id":"hh-01","site":"WH1","token_sha256":"<64 hex>","enrolled_at":"2026-11-26T10:15:00Z",
 //!    "revoked_at":"2026-12-01T08:00:00Z",     optional: set by revoke, cleared by `enroll --rotate`
 //!    "last_seen":"2026-12-01T07:59:58Z",      optional: last authenticated push or pull
-//!    "backlog":12}                            optional: unacknowledged movements the device last reported
+//!    "backlog":12,                            optional: unacknowledged movements the device last reported
+//!    "user_agent":"dockhand-agent/0.1.0"}     optional: the User-Agent of its last authenticated request
 //! <data>/devices/.lock                        flock'ed around every read-modify-write of a device file
 //! ```
 //!
-//! The three optional fields were added with the office API; files without them (older servers) read as
-//! "never revoked, never seen". An older server refuses files that carry them (its record denies unknown fields),
-//! so do not downgrade a data directory after revoking a device.
+//! The optional fields were added with the office API (`user_agent` with the dashboard); files without them
+//! (older servers) read as "never revoked, never seen". An older server refuses files that carry them (its record
+//! denies unknown fields), so do not downgrade a data directory once devices have synced with this one.
 //!
 //! Devices live outside sled on purpose: sled holds an exclusive lock on its database, and
 //! `dockhand-server enroll` must work while the server runs on the same directory. Because both processes rewrite
@@ -31,7 +32,9 @@
 //!
 //! # Last seen and backlog
 //!
-//! Every authenticated push and pull calls [`DeviceRegistry::touch`]. The latest value lives in memory (what the
+//! Every authenticated push and pull calls [`DeviceRegistry::touch_agent`] with the request's `User-Agent` (agents
+//! send `dockhand-agent/<version>`, so the office sees which devices still run old software; [`user_agent`] keeps
+//! at most [`MAX_USER_AGENT`] printable ASCII characters of it). The latest value lives in memory (what the
 //! office sees at once, `SeenCache`) and is written to the device file (or row) at most once per
 //! [`SEEN_PERSIST_INTERVAL`] per device, on the request that finds the previous write old enough, and for every
 //! device at shutdown ([`DeviceRegistry::flush_seen`]).
@@ -102,6 +105,43 @@ pub struct DeviceRecord {
     /// Movements the device held unacknowledged when it last pushed, as it reported them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backlog: Option<u64>,
+    /// The `User-Agent` of its last authenticated request that sent one (persisted with `last_seen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+}
+
+impl DeviceRecord {
+    /// The agent version the device last announced (`dockhand-agent/<version>` in `User-Agent`); `None` when it
+    /// sent no such header (an older agent, another client).
+    pub fn version(&self) -> Option<&str> {
+        agent_version(self.user_agent.as_deref()?)
+    }
+}
+
+/// The product token agents put first in `User-Agent`.
+pub const AGENT_PRODUCT: &str = "dockhand-agent";
+
+/// Longest `User-Agent` kept (longer ones are cut): a label for the office, not a place for a client to store data.
+pub const MAX_USER_AGENT: usize = 128;
+
+/// The version in a `User-Agent` that starts with `dockhand-agent/<version>` (RFC 9110 product token).
+pub fn agent_version(user_agent: &str) -> Option<&str> {
+    let product = user_agent.split_ascii_whitespace().next()?;
+    let version = product.strip_prefix(AGENT_PRODUCT)?.strip_prefix('/')?;
+    (!version.is_empty()).then_some(version)
+}
+
+/// A `User-Agent` header value as the registry keeps it: printable ASCII only (anything else dropped), trimmed,
+/// at most [`MAX_USER_AGENT`] characters; `None` when nothing is left.
+pub fn user_agent(raw: &[u8]) -> Option<String> {
+    let kept: String = raw
+        .iter()
+        .filter(|b| (0x20..0x7f).contains(*b))
+        .map(|b| char::from(*b))
+        .take(MAX_USER_AGENT)
+        .collect();
+    let kept = kept.trim();
+    (!kept.is_empty()).then(|| kept.to_string())
 }
 
 /// What a presented token turns out to be.
@@ -199,6 +239,18 @@ pub trait DeviceRegistry: Send + Sync {
         device_id: &str,
         at: OffsetDateTime,
         backlog: Option<u64>,
+    ) -> Result<(), DeviceError> {
+        self.touch_agent(device_id, at, backlog, None)
+    }
+
+    /// [`touch`](Self::touch), also recording the request's `User-Agent` as cleaned by [`user_agent`] (`None`
+    /// keeps the last known one), persisted with the last-seen time.
+    fn touch_agent(
+        &self,
+        device_id: &str,
+        at: OffsetDateTime,
+        backlog: Option<u64>,
+        user_agent: Option<&str>,
     ) -> Result<(), DeviceError>;
 
     /// Persists every device's unwritten last-seen state (at shutdown).
@@ -239,6 +291,7 @@ pub fn enroll(
         revoked_at: None,
         last_seen: previous.as_ref().and_then(|p| p.last_seen),
         backlog: previous.as_ref().and_then(|p| p.backlog),
+        user_agent: previous.as_ref().and_then(|p| p.user_agent.clone()),
     };
     let replace = if rotate { Replace::Yes } else { Replace::No };
     match write_record(&path, &record, replace) {
@@ -284,10 +337,12 @@ pub struct Devices {
 }
 
 /// The in-memory last-seen state of one device.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Seen {
     at: OffsetDateTime,
     backlog: Option<u64>,
+    /// The latest `User-Agent` the device sent (see [`user_agent`]).
+    user_agent: Option<String>,
     /// When the device reported `backlog` (its push's `at`); orders reports that reach different nodes.
     backlog_at: Option<OffsetDateTime>,
     /// When this state was last written to the registry; `None` if never by this process.
@@ -306,15 +361,27 @@ impl SeenCache {
     /// Records a sighting. Returns the state to write now when this device's last write is older than
     /// [`SEEN_PERSIST_INTERVAL`] (or there was none); the write is claimed here, so concurrent requests of the
     /// same device do not all write.
-    fn note(&self, device_id: &str, at: OffsetDateTime, backlog: Option<u64>) -> Option<Seen> {
+    fn note(
+        &self,
+        device_id: &str,
+        at: OffsetDateTime,
+        backlog: Option<u64>,
+        user_agent: Option<&str>,
+    ) -> Option<Seen> {
         let mut seen = self.lock();
         let entry = seen.entry(device_id.to_string()).or_insert(Seen {
             at,
             backlog: None,
+            user_agent: None,
             backlog_at: None,
             persisted: None,
             dirty: true,
         });
+        if let Some(agent) = user_agent.filter(|_| at >= entry.at) {
+            if entry.user_agent.as_deref() != Some(agent) {
+                entry.user_agent = Some(agent.to_string());
+            }
+        }
         entry.at = entry.at.max(at);
         if backlog.is_some() && entry.backlog_at.is_none_or(|b| b <= at) {
             entry.backlog = backlog;
@@ -328,7 +395,7 @@ impl SeenCache {
             entry.persisted = Some(Instant::now());
             entry.dirty = false;
         }
-        due.then_some(*entry)
+        due.then(|| entry.clone())
     }
 
     /// Every state newer than the registry, marked as written.
@@ -339,14 +406,14 @@ impl SeenCache {
             .map(|(id, s)| {
                 s.dirty = false;
                 s.persisted = Some(Instant::now());
-                (id.clone(), *s)
+                (id.clone(), s.clone())
             })
             .collect()
     }
 
     /// The in-memory state of `device_id`, if it was seen by this process.
     fn get(&self, device_id: &str) -> Option<Seen> {
-        self.lock().get(device_id).copied()
+        self.lock().get(device_id).cloned()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Seen>> {
@@ -466,7 +533,18 @@ impl Devices {
         at: OffsetDateTime,
         backlog: Option<u64>,
     ) -> Result<(), DeviceError> {
-        match self.seen.note(device_id, at, backlog) {
+        self.touch_agent(device_id, at, backlog, None)
+    }
+
+    /// [`Devices::touch`], also recording the request's cleaned `User-Agent` (`None` keeps the last known one).
+    pub fn touch_agent(
+        &self,
+        device_id: &str,
+        at: OffsetDateTime,
+        backlog: Option<u64>,
+        user_agent: Option<&str>,
+    ) -> Result<(), DeviceError> {
+        match self.seen.note(device_id, at, backlog, user_agent) {
             Some(state) => self.persist_seen(device_id, state),
             None => Ok(()),
         }
@@ -486,11 +564,18 @@ impl Devices {
         let Some(mut record) = read_record(&path)? else {
             return Ok(());
         };
-        if record.last_seen.is_some_and(|s| s >= state.at) && record.backlog == state.backlog {
+        let agent_news = state.user_agent.is_some() && record.user_agent != state.user_agent;
+        if record.last_seen.is_some_and(|s| s >= state.at)
+            && record.backlog == state.backlog
+            && !agent_news
+        {
             return Ok(());
         }
         record.last_seen = Some(record.last_seen.map_or(state.at, |s| s.max(state.at)));
         record.backlog = state.backlog;
+        if agent_news {
+            record.user_agent = state.user_agent;
+        }
         write_record(&path, &record, Replace::Yes)
     }
 
@@ -501,6 +586,9 @@ impl Devices {
             }
             if s.backlog.is_some() {
                 record.backlog = s.backlog;
+            }
+            if s.user_agent.is_some() {
+                record.user_agent = s.user_agent;
             }
         }
         record
@@ -594,13 +682,14 @@ impl DeviceRegistry for Devices {
         Devices::revoke(self, device_id)
     }
 
-    fn touch(
+    fn touch_agent(
         &self,
         device_id: &str,
         at: OffsetDateTime,
         backlog: Option<u64>,
+        user_agent: Option<&str>,
     ) -> Result<(), DeviceError> {
-        Devices::touch(self, device_id, at, backlog)
+        Devices::touch_agent(self, device_id, at, backlog, user_agent)
     }
 
     fn flush_seen(&self) -> Result<(), DeviceError> {
@@ -677,6 +766,97 @@ mod tests {
         }
         assert!(is_valid_name(&"x".repeat(64)));
         assert!(!is_valid_name(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn user_agent_table() {
+        // (header bytes, kept, agent version)
+        let long = format!("dockhand-agent/1.2.3 {}", "x".repeat(200));
+        let cases: &[(&[u8], Option<&str>, Option<&str>)] = &[
+            (
+                b"dockhand-agent/0.1.0",
+                Some("dockhand-agent/0.1.0"),
+                Some("0.1.0"),
+            ),
+            (
+                b"  dockhand-agent/2.0.0-rc.1 (linux)  ",
+                Some("dockhand-agent/2.0.0-rc.1 (linux)"),
+                Some("2.0.0-rc.1"),
+            ),
+            (b"dockhand-agent/", Some("dockhand-agent/"), None),
+            (b"dockhand-agent", Some("dockhand-agent"), None),
+            (b"dockhand-agentx/1.0", Some("dockhand-agentx/1.0"), None),
+            (b"curl/8.5.0", Some("curl/8.5.0"), None),
+            (
+                b"dock\x00hand-agent/1\n",
+                Some("dockhand-agent/1"),
+                Some("1"),
+            ),
+            (b"\xff\xfe", None, None),
+            (b"   ", None, None),
+            (b"", None, None),
+        ];
+        for (raw, kept, version) in cases {
+            let got = user_agent(raw);
+            assert_eq!(got.as_deref(), *kept, "{raw:?}");
+            assert_eq!(got.as_deref().and_then(agent_version), *version, "{raw:?}");
+        }
+        let cut = user_agent(long.as_bytes()).unwrap();
+        assert_eq!(
+            (cut.len(), agent_version(&cut)),
+            (MAX_USER_AGENT, Some("1.2.3"))
+        );
+    }
+
+    #[test]
+    fn user_agent_is_remembered_with_last_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let devices_dir = dir.path().join("devices");
+        enroll(&devices_dir, "hh-01", "WH1", false).unwrap();
+        let devices = Devices::open(&devices_dir).unwrap();
+        assert_eq!(
+            devices.get_current("hh-01").unwrap().unwrap().version(),
+            None
+        );
+
+        let at = OffsetDateTime::now_utc();
+        devices
+            .touch_agent("hh-01", at, Some(2), Some("dockhand-agent/0.1.0"))
+            .unwrap();
+        let on_disk = devices.get("hh-01").unwrap().unwrap();
+        assert_eq!(
+            on_disk.version(),
+            Some("0.1.0"),
+            "first sighting written at once"
+        );
+        // An upgrade shows at once (memory) and reaches the file with the next write; a request without the
+        // header keeps what is known; an older sighting arriving late does not replace a newer agent.
+        let s = time::Duration::seconds;
+        devices
+            .touch_agent("hh-01", at + s(1), None, Some("dockhand-agent/0.2.0"))
+            .unwrap();
+        devices.touch_agent("hh-01", at + s(2), None, None).unwrap();
+        devices
+            .touch_agent("hh-01", at - s(1), None, Some("dockhand-agent/0.0.9"))
+            .unwrap();
+        assert_eq!(devices.list().unwrap()[0].version(), Some("0.2.0"));
+        assert_eq!(
+            devices.get("hh-01").unwrap().unwrap().version(),
+            Some("0.1.0"),
+            "throttled"
+        );
+        devices.flush_seen().unwrap();
+        let on_disk = devices.get("hh-01").unwrap().unwrap();
+        assert_eq!(
+            (on_disk.version(), on_disk.backlog),
+            (Some("0.2.0"), Some(2))
+        );
+        // Rotation keeps it, as it keeps the last-seen time.
+        enroll(&devices_dir, "hh-01", "WH1", true).unwrap();
+        assert_eq!(
+            devices.get("hh-01").unwrap().unwrap().version(),
+            Some("0.2.0")
+        );
     }
 
     #[test]

@@ -23,12 +23,15 @@
 pub mod auth;
 pub mod config;
 pub mod devices;
+pub mod epcis;
 pub mod error;
 mod fsutil;
+pub mod metrics;
 pub mod reconcile;
 mod routes;
 pub mod state;
 pub mod store;
+pub mod web;
 // The PostgreSQL store sits in store/ beside sled; it is declared here, not in store/mod.rs, only until the owner
 // of store/mod.rs adds `pub mod postgres;` there.
 #[path = "store/postgres.rs"]
@@ -168,12 +171,14 @@ pub async fn run(
         let handle = axum_server::Handle::new();
         let grace = config.shutdown_timeout();
         let shutdown_handle = handle.clone();
+        let closing = state.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!(
                 grace_secs = grace.as_secs(),
                 "shutting down; draining in-flight requests"
             );
+            closing.begin_shutdown();
             shutdown_handle.graceful_shutdown(Some(grace));
         });
 

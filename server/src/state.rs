@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::auth::AdminToken;
 use crate::devices::DeviceRegistry;
+use crate::metrics::ServerMetrics;
 use crate::store::Store;
 
 /// Largest request body accepted by default (DESIGN §5 allows 413 above it).
@@ -22,6 +23,11 @@ pub struct AppState {
     pub(crate) body_limit: usize,
     /// A device silent for longer is offline (dashboard, `/metrics`).
     pub(crate) offline_after: Duration,
+    /// This process's counters for `/metrics`; every clone of the state (every handler) shares them.
+    pub(crate) metrics: Arc<ServerMetrics>,
+    /// Becomes true when the server begins to shut down: long-lived answers (the dashboard's live streams) end
+    /// then instead of holding the graceful shutdown until its timeout.
+    pub(crate) closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -34,6 +40,8 @@ impl AppState {
             admin: Arc::new(admin),
             body_limit: DEFAULT_BODY_LIMIT,
             offline_after: DEFAULT_OFFLINE_AFTER,
+            metrics: Arc::default(),
+            closing: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 
@@ -52,6 +60,16 @@ impl AppState {
     /// The store, e.g. for tests that check what a request changed.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// This process's `/metrics` counters, e.g. for tests that check what a request counted.
+    pub fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
+    }
+
+    /// Tells long-lived answers (the dashboard's live streams) that the server is shutting down; they end.
+    pub fn begin_shutdown(&self) {
+        self.closing.send_replace(true);
     }
 }
 

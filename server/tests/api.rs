@@ -182,8 +182,8 @@ async fn push_then_stock() {
     assert_eq!(
         stock(&f, "?site=WH1").await,
         json!([
-            {"site": "WH1", "location": "A-01", "gtin": GTIN, "lot": "L1", "qty": 4},
-            {"site": "WH1", "location": "DOCK-1", "gtin": GTIN, "lot": "L1", "qty": 6},
+            {"site": "WH1", "location": "A-01", "gtin": GTIN, "lot": "L1", "qty": 4, "expiry": null},
+            {"site": "WH1", "location": "DOCK-1", "gtin": GTIN, "lot": "L1", "qty": 6, "expiry": null},
         ])
     );
     let (status, hw) = call(

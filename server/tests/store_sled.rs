@@ -232,6 +232,36 @@ fn an_older_format_is_refused_with_a_message() {
     }
 }
 
+/// Format 4 differs from 5 only by stock rows without expiries, which format 5 reads as they are: opening raises
+/// the mark (so an older server refuses the database instead of failing on the new row tags) and keeps the data.
+#[test]
+fn a_format_4_database_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        let m = movement("hh-01", 1, MovementKind::Receive, None, Some("DOCK"));
+        store.push("WH1", "hh-01", &[m]).unwrap();
+    }
+    // Checks the mark is `want`, then sets it back to 4 as a format-4 server left it.
+    let mark_4 = |want: u64| {
+        let db = sled::open(dir.path().join("sled")).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        let found = meta.get("format").unwrap().map(|v| v.to_vec());
+        meta.insert("format", &4u64.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+        assert_eq!(found, Some(want.to_be_bytes().to_vec()));
+    };
+    mark_4(5);
+    let store = open(dir.path());
+    let rows = store.stock(&StockFilter::default()).unwrap();
+    assert_eq!(
+        (rows.len(), rows[0].qty, rows[0].expiry.as_deref()),
+        (1, 2, None)
+    );
+    drop(store);
+    mark_4(5);
+}
+
 /// A deterministic pseudo-random sequence (no seed management needed for a reproducible case).
 struct Lcg(u64);
 

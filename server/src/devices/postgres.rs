@@ -3,9 +3,12 @@
 //! # Schema (`server/migrations/0002_devices.sql`, applied by [`PgStore::open`])
 //!
 //! ```text
-//! devices (device_id pk, site, token_sha256 unique, enrolled_at, revoked_at, last_seen, backlog, backlog_at)
+//! devices (device_id pk, site, token_sha256 unique, enrolled_at, revoked_at, last_seen, backlog, backlog_at,
+//!          user_agent)
 //!   token_sha256   SHA-256 of the bearer token, 64 lowercase hex; the token itself is never stored
 //!   backlog_at     when the device reported `backlog` (NULL exactly when backlog is NULL)
+//!   user_agent     the `User-Agent` of its latest request that sent one (migration 5; agents send
+//!                  `dockhand-agent/<version>`)
 //! ```
 //!
 //! # Invariants
@@ -25,8 +28,8 @@
 //! As in the file registry ([`SeenCache`]): each node keeps the latest sighting in memory and writes a device's
 //! row at most once per [`SEEN_PERSIST_INTERVAL`](super::SEEN_PERSIST_INTERVAL), and everything unwritten at
 //! shutdown. Several nodes write their own views of one device, in any order, so the update only moves forward:
-//! `last_seen` takes the later time, and `backlog` changes only to a report at least as recent as the stored one
-//! (`backlog_at`). A node that dies loses at most one interval of sightings, which the next request restores.
+//! `last_seen` takes the later time, `backlog` changes only to a report at least as recent as the stored one
+//! (`backlog_at`), and `user_agent` only to one sent at or after the stored `last_seen`. A node that dies loses at most one interval of sightings, which the next request restores.
 
 use std::sync::Arc;
 
@@ -41,7 +44,7 @@ use crate::PgStore;
 
 /// The columns [`stored`] reads, in order.
 const COLUMNS: &str =
-    "device_id, site, token_sha256, enrolled_at, revoked_at, last_seen, backlog, backlog_at";
+    "device_id, site, token_sha256, enrolled_at, revoked_at, last_seen, backlog, backlog_at, user_agent";
 
 /// The device registry in PostgreSQL (see the module docs).
 pub struct PgDevices {
@@ -81,15 +84,24 @@ impl PgDevices {
     fn persist_seen(&self, device_id: &str, state: Seen) -> Result<(), DeviceError> {
         let backlog = state.backlog.map(to_i64);
         self.store.with_client(true, |c| {
+            // Every right-hand side reads the row as it was, so `user_agent` compares with the old last_seen.
             c.execute(
                 "UPDATE devices SET
                      last_seen = GREATEST(last_seen, $2),
+                     user_agent = CASE WHEN $5::text IS NOT NULL AND (last_seen IS NULL OR last_seen <= $2)
+                                       THEN $5 ELSE user_agent END,
                      backlog = CASE WHEN $3::bigint IS NOT NULL AND (backlog_at IS NULL OR backlog_at <= $4)
                                     THEN $3 ELSE backlog END,
                      backlog_at = CASE WHEN $3::bigint IS NOT NULL AND (backlog_at IS NULL OR backlog_at <= $4)
                                        THEN $4 ELSE backlog_at END
                  WHERE device_id = $1",
-                &[&device_id, &state.at, &backlog, &state.backlog_at],
+                &[
+                    &device_id,
+                    &state.at,
+                    &backlog,
+                    &state.backlog_at,
+                    &state.user_agent,
+                ],
             )
         })?;
         Ok(())
@@ -102,6 +114,9 @@ impl PgDevices {
             backlog_at,
         } = stored;
         if let Some(s) = self.seen.get(&record.device_id) {
+            if s.user_agent.is_some() && record.last_seen.is_none_or(|l| l <= s.at) {
+                record.user_agent = s.user_agent.clone();
+            }
             if record.last_seen.is_none_or(|l| l < s.at) {
                 record.last_seen = Some(s.at);
             }
@@ -215,13 +230,14 @@ impl DeviceRegistry for PgDevices {
         }))
     }
 
-    fn touch(
+    fn touch_agent(
         &self,
         device_id: &str,
         at: OffsetDateTime,
         backlog: Option<u64>,
+        user_agent: Option<&str>,
     ) -> Result<(), DeviceError> {
-        match self.seen.note(device_id, at, backlog) {
+        match self.seen.note(device_id, at, backlog, user_agent) {
             Some(state) => self.persist_seen(device_id, state),
             None => Ok(()),
         }
@@ -248,6 +264,7 @@ fn stored(r: &Row) -> Stored {
             backlog: r
                 .get::<_, Option<i64>>(6)
                 .map(|b| u64::try_from(b).unwrap_or(0)),
+            user_agent: r.get(8),
         },
         backlog_at: r.get(7),
     }

@@ -39,11 +39,17 @@ pub(crate) struct DeviceView {
     last_seen: Option<OffsetDateTime>,
     /// Unacknowledged movements the device reported on its last push.
     backlog: Option<u64>,
+    /// The agent version its latest `User-Agent` named (`dockhand-agent/<version>`); null if unknown.
+    version: Option<String>,
+    /// That `User-Agent` as sent (cleaned); null if it sent none.
+    user_agent: Option<String>,
 }
 
 impl From<DeviceRecord> for DeviceView {
     fn from(r: DeviceRecord) -> Self {
         DeviceView {
+            version: r.version().map(str::to_string),
+            user_agent: r.user_agent,
             device_id: r.device_id,
             site: r.site,
             enrolled_at: r.enrolled_at,

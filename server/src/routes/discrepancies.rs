@@ -51,9 +51,10 @@ pub(crate) struct ResolveBody {
     reason: String,
 }
 
+/// How a discrepancy is resolved (the `type` of the resolve body, the dashboard's resolve form).
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "snake_case")]
-enum ResolveKind {
+pub(crate) enum ResolveKind {
     Adjust,
     Accepted,
 }
@@ -101,13 +102,7 @@ pub(crate) async fn comment(
     JsonBody(body): JsonBody<CommentBody>,
 ) -> Result<Json<Discrepancy>, ApiError> {
     let id = path_id(id)?;
-    input::required_text("author", &body.author, 64)?;
-    input::required_text("text", &body.text, 4000)?;
-    let comment = Comment {
-        at: OffsetDateTime::now_utc(),
-        author: body.author,
-        text: body.text,
-    };
+    let comment = comment_of(body.author, body.text)?;
     let store = state.store.clone();
     blocking(move || {
         store
@@ -125,53 +120,14 @@ pub(crate) async fn resolve(
     JsonBody(body): JsonBody<ResolveBody>,
 ) -> Result<Json<Discrepancy>, ApiError> {
     let id = path_id(id)?;
-    input::required_text("reason", &body.reason, 500)?;
-    let resolution = match body.kind {
-        ResolveKind::Adjust => {
-            let required = |v: Option<String>, field: &str| {
-                v.ok_or_else(|| ApiError::bad_field(field, "required for type adjust"))
-            };
-            let location = input::location("location", &required(body.location, "location")?)?;
-            let gtin = input::gtin("gtin", &required(body.gtin, "gtin")?)?;
-            if let Some(lot) = &body.lot {
-                input::lot("lot", lot)?;
-            }
-            let delta = body
-                .delta
-                .ok_or_else(|| ApiError::bad_field("delta", "required for type adjust"))?;
-            if delta == 0 || delta.unsigned_abs() > MAX_QTY {
-                return Err(ApiError::bad_field(
-                    "delta",
-                    format!("{delta}: must be non-zero and at most {MAX_QTY} units either way"),
-                ));
-            }
-            Resolution::Adjust {
-                location,
-                gtin,
-                lot: body.lot,
-                delta,
-                reason: body.reason,
-                movement: None,
-            }
-        }
-        ResolveKind::Accepted => {
-            let extra = [
-                ("location", body.location.is_some()),
-                ("gtin", body.gtin.is_some()),
-                ("lot", body.lot.is_some()),
-                ("delta", body.delta.is_some()),
-            ];
-            if let Some((field, _)) = extra.iter().find(|(_, given)| *given) {
-                return Err(ApiError::bad_field(
-                    *field,
-                    "only for type adjust; \"accepted\" changes no stock",
-                ));
-            }
-            Resolution::Accepted {
-                reason: body.reason,
-            }
-        }
-    };
+    let resolution = resolution_of(
+        body.kind,
+        body.location,
+        body.gtin,
+        body.lot,
+        body.delta,
+        body.reason,
+    )?;
     let store = state.store.clone();
     let resolved = blocking(move || {
         store
@@ -192,4 +148,71 @@ fn path_id(id: Result<Path<String>, PathRejection>) -> Result<u64, ApiError> {
 
 fn not_found(id: u64) -> ApiError {
     ApiError::NotFound(format!("no discrepancy {id}"))
+}
+
+/// A comment as the API and the dashboard accept it: an author (1 to 64 characters) and a text (1 to 4,000).
+pub(crate) fn comment_of(author: String, text: String) -> Result<Comment, ApiError> {
+    input::required_text("author", &author, 64)?;
+    input::required_text("text", &text, 4000)?;
+    Ok(Comment {
+        at: OffsetDateTime::now_utc(),
+        author,
+        text,
+    })
+}
+
+/// A resolution as the API and the dashboard accept it, each error naming its field: an adjustment needs a
+/// location, a GTIN and a non-zero delta within [`MAX_QTY`] (a lot is optional); "accepted" takes none of them.
+pub(crate) fn resolution_of(
+    kind: ResolveKind,
+    location: Option<String>,
+    gtin: Option<String>,
+    lot: Option<String>,
+    delta: Option<i64>,
+    reason: String,
+) -> Result<Resolution, ApiError> {
+    input::required_text("reason", &reason, 500)?;
+    Ok(match kind {
+        ResolveKind::Adjust => {
+            let required = |v: Option<String>, field: &str| {
+                v.ok_or_else(|| ApiError::bad_field(field, "required for type adjust"))
+            };
+            let location = input::location("location", &required(location, "location")?)?;
+            let gtin = input::gtin("gtin", &required(gtin, "gtin")?)?;
+            if let Some(lot) = &lot {
+                input::lot("lot", lot)?;
+            }
+            let delta =
+                delta.ok_or_else(|| ApiError::bad_field("delta", "required for type adjust"))?;
+            if delta == 0 || delta.unsigned_abs() > MAX_QTY {
+                return Err(ApiError::bad_field(
+                    "delta",
+                    format!("{delta}: must be non-zero and at most {MAX_QTY} units either way"),
+                ));
+            }
+            Resolution::Adjust {
+                location,
+                gtin,
+                lot,
+                delta,
+                reason,
+                movement: None,
+            }
+        }
+        ResolveKind::Accepted => {
+            let extra = [
+                ("location", location.is_some()),
+                ("gtin", gtin.is_some()),
+                ("lot", lot.is_some()),
+                ("delta", delta.is_some()),
+            ];
+            if let Some((field, _)) = extra.iter().find(|(_, given)| *given) {
+                return Err(ApiError::bad_field(
+                    *field,
+                    "only for type adjust; \"accepted\" changes no stock",
+                ));
+            }
+            Resolution::Accepted { reason }
+        }
+    })
 }

@@ -5,11 +5,13 @@
 
 mod asns;
 mod devices;
-mod discrepancies;
+pub(crate) mod discrepancies;
+mod epcis;
 mod health;
-mod input;
+pub(crate) mod input;
 mod items;
 mod locations;
+mod metrics;
 mod movements;
 mod openapi;
 mod pick_lists;
@@ -27,15 +29,24 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The whole API over `state`; no socket involved, so tests drive it with `tower::ServiceExt::oneshot`.
+/// The whole API, and the office dashboard ([`crate::web`]), over `state`; no socket involved, so tests drive it with `tower::ServiceExt::oneshot`.
 pub fn app(state: AppState) -> Router {
     let limit = state.body_limit;
     let mut router = Router::new();
     for route in table() {
+        let handler = if route.observed {
+            route.handler.layer(axum::middleware::from_fn_with_state(
+                state.metrics.clone(),
+                metrics::observe_push,
+            ))
+        } else {
+            route.handler
+        };
         // Routes sharing a path merge into one method router.
-        router = router.route(route.path, route.handler);
+        router = router.route(route.path, handler);
     }
     router
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -80,6 +91,14 @@ pub(crate) struct Route {
     pub(crate) body: Body,
     /// Success status and the component schema of its body.
     pub(crate) ok: (u16, &'static str),
+    /// A second success status with the same body (201 when a `PUT` created the resource).
+    pub(crate) also_ok: Option<u16>,
+    /// The media type of the success body.
+    pub(crate) media: &'static str,
+    /// The error statuses the handler can answer besides 401 (implied by `auth`) and 413 (implied by `body`).
+    pub(crate) errors: &'static [u16],
+    /// Counted and timed in `/metrics` (push requests by status, push latency).
+    pub(crate) observed: bool,
     handler: MethodRouter<AppState>,
 }
 
@@ -102,6 +121,10 @@ where
         query: &[],
         body: Body::None,
         ok: (200, ""),
+        also_ok: None,
+        media: "application/json",
+        errors: &[],
+        observed: false,
         handler: on(filter, handler),
     }
 }
@@ -124,6 +147,22 @@ impl Route {
         self.body = body;
         self
     }
+    fn also_ok(mut self, status: u16) -> Self {
+        self.also_ok = Some(status);
+        self
+    }
+    fn media(mut self, media: &'static str) -> Self {
+        self.media = media;
+        self
+    }
+    fn errors(mut self, errors: &'static [u16]) -> Self {
+        self.errors = errors;
+        self
+    }
+    fn observed(mut self) -> Self {
+        self.observed = true;
+        self
+    }
 }
 
 const SITE: (&str, &str, &str) = ("site", "string", "only this site");
@@ -139,13 +178,19 @@ pub(crate) fn table() -> Vec<Route> {
         route("get", "/v1/openapi.json", openapi::openapi)
             .doc("This document", (200, "OpenApi"))
             .auth(Auth::Public),
+        route("get", "/metrics", metrics::metrics)
+            .doc("This node's counters and gauges in the Prometheus text format 0.0.4 (see README, Metrics)", (200, "Metrics"))
+            .media(crate::metrics::CONTENT_TYPE),
         // Devices' sync.
         route("post", "/v1/sync/push", sync::push)
             .doc("Push a batch of the device's movements (exactly once)", (200, "PushResponse"))
+            .errors(&[400, 403, 409, 503])
+            .observed()
             .auth(Auth::Device)
             .body(Json("PushRequest")),
         route("get", "/v1/sync/pull", sync::pull)
             .doc("Master data changes for the device's site, in server commit order", (200, "PullResponse"))
+            .errors(&[400, 503])
             .auth(Auth::Device)
             .query(&[
                 ("cursor", "integer", "the cursor of the previous answer; 0 (default) for a full snapshot"),
@@ -153,77 +198,105 @@ pub(crate) fn table() -> Vec<Route> {
             ]),
         route("get", "/v1/sync/stock", sync_stock::stock)
             .doc("Stock of the device's site with the device's high-water mark, for offline lookups", (200, "StockSnapshot"))
+            .errors(&[400, 403, 503])
             .auth(Auth::Device)
             .query(&[
                 ("location", "string", "only this location"),
                 ("site", "string", "must be the device's own site (403 otherwise); default: it"),
             ]),
         // Office: master data.
-        route("get", "/v1/sites", sites::list).doc("All sites", (200, "Sites")),
+        route("get", "/v1/sites", sites::list).doc("All sites", (200, "Sites"))
+            .errors(&[400, 503]),
         route("put", "/v1/sites", sites::put_many)
             .doc("Create or update several sites", (200, "Sites"))
+            .errors(&[400, 503])
             .body(Json("Sites")),
         route("put", "/v1/sites/{code}", sites::put_one)
             .doc("Create or update a site (active:false deactivates)", (200, "Site"))
+            .errors(&[400, 503])
             .body(Json("SiteBody")),
         route("get", "/v1/items", items::list)
             .doc("Items by GTIN, paged", (200, "ItemPage"))
+            .errors(&[400, 503])
             .query(&[
                 ("after", "string", "the GTIN-14 of the previous page's `next`"),
                 ("limit", "integer", "page size, 1..=1000, default 100"),
             ]),
         route("post", "/v1/items/import", items::import)
             .doc("Create or update items from CSV: all rows or none", (200, "ImportResult"))
+            .errors(&[400, 503])
             .body(Csv("gtin,description,unit,lot_tracked,expiry_tracked,serial_tracked[,active]")),
-        route("get", "/v1/items/{gtin}", items::get).doc("One item", (200, "Item")),
+        route("get", "/v1/items/{gtin}", items::get).doc("One item", (200, "Item"))
+            .errors(&[400, 404, 503]),
         route("put", "/v1/items/{gtin}", items::put)
             .doc("Create (201) or update (200) an item; active:false deactivates", (200, "Item"))
+            .also_ok(201)
+            .errors(&[400, 503])
             .body(Json("ItemBody")),
         route("get", "/v1/sites/{site}/locations", locations::list)
-            .doc("The locations of a site", (200, "Locations")),
+            .doc("The locations of a site", (200, "Locations"))
+            .errors(&[400, 503]),
         route("put", "/v1/sites/{site}/locations/{code}", locations::put)
             .doc("Create (201) or update (200) a location; active:false deactivates", (200, "Location"))
+            .also_ok(201)
+            .errors(&[400, 503])
             .body(Json("LocationBody")),
         route("post", "/v1/sites/{site}/locations/import", locations::import)
             .doc("Create or update locations from CSV: all rows or none", (200, "ImportResult"))
+            .errors(&[400, 503])
             .body(Csv("code,gln,zone[,active]")),
         // Office: documents.
         route("post", "/v1/asns", asns::create)
             .doc("Create an expected receipt", (201, "Asn"))
-            .body(Json("Asn")),
+            .errors(&[400, 409, 503])
+            .body(Json("NewAsn")),
         route("get", "/v1/asns", asns::list)
             .doc("The ASNs of a site", (200, "Asns"))
+            .errors(&[400, 503])
             .query(&[("site", "string", "the site (required)"), DOC_STATUS]),
-        route("get", "/v1/asns/{id}", asns::get).doc("One ASN", (200, "Asn")),
+        route("get", "/v1/asns/{id}", asns::get).doc("One ASN", (200, "Asn"))
+            .errors(&[400, 404, 503]),
         route("post", "/v1/asns/{id}/close", asns::close)
-            .doc("Close an open ASN; short lines become discrepancies", (200, "Asn")),
+            .doc("Close an open ASN; short lines become discrepancies", (200, "Asn"))
+            .errors(&[400, 404, 409, 503]),
         route("post", "/v1/asns/{id}/cancel", asns::cancel)
-            .doc("Cancel an open ASN; devices stop working it", (200, "Asn")),
+            .doc("Cancel an open ASN; devices stop working it", (200, "Asn"))
+            .errors(&[400, 404, 409, 503]),
         route("post", "/v1/pick-lists", pick_lists::create)
             .doc("Create a pick list", (201, "PickList"))
-            .body(Json("PickList")),
+            .errors(&[400, 409, 503])
+            .body(Json("NewPickList")),
         route("get", "/v1/pick-lists", pick_lists::list)
             .doc("The pick lists of a site", (200, "PickLists"))
+            .errors(&[400, 503])
             .query(&[("site", "string", "the site (required)"), DOC_STATUS]),
-        route("get", "/v1/pick-lists/{id}", pick_lists::get).doc("One pick list", (200, "PickList")),
+        route("get", "/v1/pick-lists/{id}", pick_lists::get).doc("One pick list", (200, "PickList"))
+            .errors(&[400, 404, 503]),
         route("post", "/v1/pick-lists/{id}/assign", pick_lists::assign)
             .doc("Assign an open pick list to a device or a zone", (200, "PickList"))
+            .errors(&[400, 404, 409, 503])
             .body(Json("Assign")),
         route("post", "/v1/pick-lists/{id}/cancel", pick_lists::cancel)
-            .doc("Cancel an open pick list; devices stop working it", (200, "PickList")),
+            .doc("Cancel an open pick list; devices stop working it", (200, "PickList"))
+            .errors(&[400, 404, 409, 503]),
         // Office: devices.
         route("get", "/v1/devices", devices::list)
-            .doc("Enrolled devices with last-seen time and backlog", (200, "Devices")),
+            .doc("Enrolled devices with last-seen time and backlog", (200, "Devices"))
+            .errors(&[400, 503]),
         route("post", "/v1/devices", devices::enroll)
             .doc("Enroll a device; the token is shown once", (201, "Enrolled"))
+            .errors(&[400, 409, 503])
             .body(Json("Enroll")),
         route("post", "/v1/devices/{id}/revoke", devices::revoke)
-            .doc("Revoke a device: its pushes and pulls get 401, its movements stay", (200, "Device")),
+            .doc("Revoke a device: its pushes and pulls get 401, its movements stay", (200, "Device"))
+            .errors(&[404, 503]),
         route("get", "/v1/devices/{id}/high-water", devices::high_water)
-            .doc("How far the device's movements are applied", (200, "HighWater")),
+            .doc("How far the device's movements are applied", (200, "HighWater"))
+            .errors(&[404, 503]),
         // Office: stock, history, reconciliation.
         route("get", "/v1/stock", stock::stock)
             .doc("Non-zero stock rows, now or as of a past time", (200, "Stock"))
+            .errors(&[400, 503])
             .query(&[
                 SITE,
                 ("location", "string", "only this location"),
@@ -233,6 +306,7 @@ pub(crate) fn table() -> Vec<Route> {
             ]),
         route("get", "/v1/movements", movements::list)
             .doc("Movement history in server commit order, paged", (200, "MovementPage"))
+            .errors(&[400, 503])
             .query(&[
                 SITE,
                 ("device", "string", "only this device"),
@@ -246,19 +320,35 @@ pub(crate) fn table() -> Vec<Route> {
             ]),
         route("get", "/v1/discrepancies", discrepancies::list)
             .doc("Discrepancies by id", (200, "Discrepancies"))
+            .errors(&[400, 503])
             .query(&[
                 SITE,
                 ("status", "string", "open | resolved"),
                 ("kind", "string", "negative_stock | count_mismatch | asn_over | asn_short | asn_unexpected_line | asn_unexpected_pallet | unknown_reference | pick_on_cancelled_list | unknown_item | unknown_location"),
             ]),
         route("get", "/v1/discrepancies/{id}", discrepancies::get)
-            .doc("One discrepancy", (200, "Discrepancy")),
+            .doc("One discrepancy", (200, "Discrepancy"))
+            .errors(&[400, 404, 503]),
         route("post", "/v1/discrepancies/{id}/comments", discrepancies::comment)
             .doc("Add a comment", (200, "Discrepancy"))
+            .errors(&[400, 404, 503])
             .body(Json("CommentBody")),
         route("post", "/v1/discrepancies/{id}/resolve", discrepancies::resolve)
             .doc("Resolve with an adjust movement or accept as is", (200, "Discrepancy"))
+            .errors(&[400, 404, 409, 503])
             .body(Json("ResolveBody")),
+        // Office: trading partners and ERPs.
+        route("get", epcis::PATH, epcis::events)
+            .doc("Movements as GS1 EPCIS 2.0 ObjectEvents in one JSON-LD EPCISDocument per page (application/ld+json); a `Link: <...>; rel=\"next\"` header names the next page", (200, "EpcisDocument"))
+            .media("application/ld+json")
+            .errors(&[400, 503])
+            .query(&[
+                ("site", "string", "only movements recorded at this site; default: every site"),
+                ("since", "string", "RFC 3339: eventTime (device time) >= since"),
+                ("until", "string", "RFC 3339: eventTime < until"),
+                ("after", "integer", "cursor: the `after` of the previous page's Link header (a server_seq); default 0"),
+                ("limit", "integer", "events per page, 1..=1000, default 100"),
+            ]),
     ]
 }
 
@@ -299,6 +389,14 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
         return Err(ApiError::BadRequest {
             field: None,
             message: "empty body: expected a JSON object".into(),
+        });
+    }
+    // Every body is an object. serde would also read a struct from an array, by position (`[null, null]` as a
+    // location), which no client means.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest {
+            field: None,
+            message: "expected a JSON object".into(),
         });
     }
     // Fast path: plain serde_json. Tracking the path costs about half again as much (a push of 500 movements

@@ -5,9 +5,13 @@
 //! to [`Store::push`](crate::store::Store::push), which decides replay, gap or conflict and applies the rest
 //! atomically and durably before we answer.
 //!
-//! Both record that the device was seen (and the backlog a push reports) for the office's device list.
+//! Both record that the device was seen (and the backlog a push reports, and the agent version its `User-Agent`
+//! names) for the office's device list. Push also counts its movements by what became of them, for `/metrics`
+//! ([`crate::metrics::Tally`]).
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::header::USER_AGENT;
+use axum::http::request::Parts;
 use axum::Json;
 use dockhand_protocol::sync::{PullResponse, PushRequest, PushResponse};
 use time::OffsetDateTime;
@@ -15,8 +19,9 @@ use time::OffsetDateTime;
 use super::input::Params;
 use super::{blocking, JsonBody};
 use crate::auth::DeviceAuth;
-use crate::devices::Device;
+use crate::devices::{self, Device};
 use crate::error::ApiError;
+use crate::metrics::{Ingest, Tally};
 use crate::state::AppState;
 use crate::store::PushOutcome;
 
@@ -24,17 +29,55 @@ use crate::store::PushOutcome;
 pub(crate) async fn push(
     State(state): State<AppState>,
     DeviceAuth(device): DeviceAuth,
+    UserAgent(agent): UserAgent,
     JsonBody(req): JsonBody<PushRequest>,
 ) -> Result<Json<PushResponse>, ApiError> {
-    check(&device, &req)?;
+    if let Err(e) = check(&device, &req) {
+        let tally = Tally::uniform(&req.movements, Ingest::Rejected);
+        state.metrics.ingested(&device.site, &tally);
+        return Err(e);
+    }
+    // Counted as failed unless the store answers: the kinds are read now, the batch moves into the blocking task.
+    let failed = Tally::uniform(&req.movements, Ingest::Failed);
     let (store, devices) = (state.store.clone(), state.devices.clone());
     let (site, device_id) = (device.site.clone(), device.id.clone());
     let (movements, backlog) = (req.movements, req.backlog);
-    let outcome = blocking(move || {
-        devices.touch(&device_id, OffsetDateTime::now_utc(), backlog)?;
-        Ok(store.push(&site, &device_id, &movements)?)
+    let pushed = blocking(move || {
+        // The mark before the push tells the metrics which movements were resends (crate::metrics, module docs).
+        let before = store.high_water(&device_id);
+        let result = before.and_then(|before| {
+            let outcome = store.push(&site, &device_id, &movements)?;
+            Ok((outcome, before))
+        });
+        // The device counted this batch in its backlog; what it still holds once the answer arrives is what the
+        // office should see (a drained device shows 0, not the size of its last batch).
+        let left = match &result {
+            Ok((PushOutcome::Acked { acked_through }, _)) => backlog.map(|b| {
+                let acked = movements.iter().filter(|m| m.seq <= *acked_through).count();
+                b.saturating_sub(acked as u64)
+            }),
+            _ => backlog,
+        };
+        devices.touch_agent(
+            &device_id,
+            OffsetDateTime::now_utc(),
+            left,
+            agent.as_deref(),
+        )?;
+        let (outcome, before) = result?;
+        Ok((outcome, Tally::of_push(&movements, before, outcome)))
     })
-    .await?;
+    .await;
+    let outcome = match pushed {
+        Ok((outcome, tally)) => {
+            state.metrics.ingested(&device.site, &tally);
+            outcome
+        }
+        Err(e) => {
+            state.metrics.ingested(&device.site, &failed);
+            return Err(e);
+        }
+    };
     match outcome {
         PushOutcome::Acked { acked_through } => {
             tracing::debug!(device = %device.id, acked_through, "push acknowledged");
@@ -59,6 +102,7 @@ const PULL_MAX_LIMIT: usize = 5000;
 pub(crate) async fn pull(
     State(state): State<AppState>,
     DeviceAuth(device): DeviceAuth,
+    UserAgent(agent): UserAgent,
     mut q: Params,
 ) -> Result<Json<PullResponse>, ApiError> {
     let cursor = q.u64("cursor")?.unwrap_or(0);
@@ -67,12 +111,30 @@ pub(crate) async fn pull(
     let (store, devices) = (state.store.clone(), state.devices.clone());
     let (id, site) = (device.id.clone(), device.site.clone());
     let page = blocking(move || {
-        devices.touch(&id, OffsetDateTime::now_utc(), None)?;
+        devices.touch_agent(&id, OffsetDateTime::now_utc(), None, agent.as_deref())?;
         Ok(store.pull(&site, cursor, limit)?)
     })
     .await?;
     tracing::debug!(device = %device.id, cursor, next = page.cursor, more = page.more, "pull served");
     Ok(Json(page))
+}
+
+/// Extractor: the request's `User-Agent` as the device registry keeps it ([`devices::user_agent`]); `None` when
+/// absent or unusable. Never rejects: a missing header only means an unknown version.
+#[derive(Debug, Clone)]
+pub(crate) struct UserAgent(pub(crate) Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(UserAgent(
+            parts
+                .headers
+                .get(USER_AGENT)
+                .and_then(|v| devices::user_agent(v.as_bytes())),
+        ))
+    }
 }
 
 /// Store-independent checks: the batch is the device's own, each movement valid, seqs contiguous.

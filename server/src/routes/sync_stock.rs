@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use super::blocking;
 use super::input::Params;
+use super::sync::UserAgent;
 use crate::auth::DeviceAuth;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -22,6 +23,7 @@ use crate::store::StockFilter;
 pub(crate) async fn stock(
     State(state): State<AppState>,
     DeviceAuth(device): DeviceAuth,
+    UserAgent(agent): UserAgent,
     mut q: Params,
 ) -> Result<Json<StockSnapshot>, ApiError> {
     if let Some(site) = q.name("site")? {
@@ -37,7 +39,7 @@ pub(crate) async fn stock(
     let (store, devices) = (state.store.clone(), state.devices.clone());
     let (id, site) = (device.id.clone(), device.site.clone());
     let snapshot = blocking(move || {
-        devices.touch(&id, OffsetDateTime::now_utc(), None)?;
+        devices.touch_agent(&id, OffsetDateTime::now_utc(), None, agent.as_deref())?;
         // Two reads, not one transaction: only this device moves its own high-water mark, and the agent asks for a
         // snapshot only between its push rounds (never while one is in flight), so no movement of this device can
         // be applied between the reads. Other devices' movements may land in between; they are not the device's to

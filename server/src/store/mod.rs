@@ -21,6 +21,7 @@
 //! Callers validate batches first (contiguous seqs, one device, [`Movement::validate`]) so they can name the
 //! offending field; implementations re-check what they rely on and answer [`StoreError::InvalidBatch`].
 
+pub mod progress;
 pub mod sled;
 
 use dockhand_protocol::sync::{
@@ -29,6 +30,7 @@ use dockhand_protocol::sync::{
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+pub use self::progress::{AsnProgress, PickProgress};
 pub use self::sled::SledStore;
 
 /// The result of [`Store::push`] for a well-formed batch.
@@ -77,6 +79,133 @@ pub struct StockRow {
     pub lot: Option<String>,
     /// Units on hand; negative means more left than arrived (a discrepancy).
     pub qty: i64,
+    /// Expiry date `YYYY-MM-DD` (GS1 AI 17) of the goods: the first one a movement into this row carried, never
+    /// overwritten; `null` on the wire when no movement named one.
+    pub expiry: Option<String>,
+}
+
+/// The column a [`Store::stock_page`] is sorted by. Every order ends with the row's identity, so it is total and
+/// a boundary row is an exact keyset cursor. Texts compare as bytes (both backends), "no lot" before any lot,
+/// unknown expiry after any date.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StockSort {
+    /// `(site, location, gtin, lot)`: the stock key's own order, which both backends keep indexed.
+    #[default]
+    Location,
+    /// `(gtin, lot, site, location)`.
+    Gtin,
+    /// `(lot, gtin, site, location)`.
+    Lot,
+    /// `(qty, site, location, gtin, lot)`.
+    Qty,
+    /// `(expiry, gtin, lot, site, location)`, unknown expiry last.
+    Expiry,
+}
+
+impl StockSort {
+    /// Compares two rows in this order, ascending. The backends' queries agree with it (conformance suite).
+    pub fn compare(self, a: &StockRow, b: &StockRow) -> std::cmp::Ordering {
+        // `str` and `Option` order as the backends do: bytes, `None` (no lot) first.
+        fn place(r: &StockRow) -> (&str, &str) {
+            (&r.site, &r.location)
+        }
+        fn item(r: &StockRow) -> (&str, Option<&str>) {
+            (&r.gtin, r.lot.as_deref())
+        }
+        // Unknown expiry sorts last: (is unknown, date).
+        fn expiry(r: &StockRow) -> (bool, &str) {
+            (r.expiry.is_none(), r.expiry.as_deref().unwrap_or(""))
+        }
+        match self {
+            StockSort::Location => (place(a), item(a)).cmp(&(place(b), item(b))),
+            StockSort::Gtin => (item(a), place(a)).cmp(&(item(b), place(b))),
+            StockSort::Lot => (a.lot.as_deref(), a.gtin.as_str(), place(a)).cmp(&(
+                b.lot.as_deref(),
+                b.gtin.as_str(),
+                place(b),
+            )),
+            StockSort::Qty => (a.qty, place(a), item(a)).cmp(&(b.qty, place(b), item(b))),
+            StockSort::Expiry => {
+                (expiry(a), item(a), place(a)).cmp(&(expiry(b), item(b), place(b)))
+            }
+        }
+    }
+}
+
+/// Where a [`Store::stock_page`] starts. Keyset paging: a page costs the same wherever it lies, and rows written
+/// between two page loads neither repeat nor vanish at the seam.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StockPageStart {
+    /// The first rows in the order.
+    #[default]
+    First,
+    /// The rows after this one in the order (the previous page's last row: "next").
+    After(StockRow),
+    /// The rows just before this one (the current page's first row: "previous"); still returned in the order.
+    Before(StockRow),
+}
+
+/// What [`Store::stock_page`] is asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StockPageQuery {
+    /// Which rows.
+    pub filter: StockFilter,
+    /// The column to sort by.
+    pub sort: StockSort,
+    /// Descending: the whole order reversed (every column of the tuple), so the cursor stays exact.
+    pub descending: bool,
+    /// Where the page starts.
+    pub start: StockPageStart,
+    /// At most this many rows; 0 is read as 1.
+    pub limit: usize,
+}
+
+/// A page of non-zero stock rows, in the requested order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StockPage {
+    /// The rows.
+    pub rows: Vec<StockRow>,
+    /// Whether more rows lie beyond the page in the direction it was read: after it for `First` and `After`,
+    /// before it for `Before`.
+    pub more: bool,
+}
+
+impl StockPageQuery {
+    /// Whether the page is read against the sort order (a `Before` page): the backends fetch it in reverse and
+    /// turn it around.
+    pub fn backward(&self) -> bool {
+        matches!(self.start, StockPageStart::Before(_))
+    }
+
+    /// Whether the read goes from larger to smaller rows of [`StockSort::compare`].
+    pub fn reads_descending(&self) -> bool {
+        self.backward() != self.descending
+    }
+
+    /// The order rows are read in (`Less` first): the sort order, reversed for descending and again for `Before`.
+    pub fn reading_order(&self, a: &StockRow, b: &StockRow) -> std::cmp::Ordering {
+        let ord = self.sort.compare(a, b);
+        if self.reads_descending() {
+            ord.reverse()
+        } else {
+            ord
+        }
+    }
+
+    /// Whether `row` lies strictly beyond the page's start in the reading order, i.e. may be on the page.
+    pub fn beyond_start(&self, row: &StockRow) -> bool {
+        match &self.start {
+            StockPageStart::First => true,
+            StockPageStart::After(b) | StockPageStart::Before(b) => {
+                self.reading_order(row, b) == std::cmp::Ordering::Greater
+            }
+        }
+    }
+
+    /// The page size, at least 1.
+    pub fn limit(&self) -> usize {
+        self.limit.max(1)
+    }
 }
 
 /// Why a store operation failed.
@@ -423,6 +552,82 @@ pub trait Store: Send + Sync {
         resolution: &Resolution,
         at: OffsetDateTime,
     ) -> Result<Option<Discrepancy>, StoreError>;
+
+    /// Bytes the store occupies on disk, for `/metrics`: sled's files, or PostgreSQL's `pg_database_size` of the
+    /// database (the same figure on every node sharing it).
+    fn size_on_disk(&self) -> Result<u64, StoreError>;
+
+    /// Open discrepancies counted per site and kind, for `/metrics`. Scraped every few seconds, so backends count
+    /// without building the records (PostgreSQL: one `GROUP BY`; sled: one pass decoding three fields).
+    fn open_discrepancy_counts(&self) -> Result<Vec<DiscrepancyCount>, StoreError>;
+
+    /// Units received against ASN `id` per GTIN and lot: the counters reconciliation judges over and short receipts
+    /// by (receipts naming a known ASN), sorted by GTIN, then lot with "no lot" first. Empty when nothing was
+    /// received against it (or there is no such ASN).
+    fn asn_received(&self, id: &str) -> Result<Vec<ReceivedLot>, StoreError>;
+
+    /// Movements whose `reference` is `reference` (an ASN, a pick list, a count session), in server commit order,
+    /// after server seq `after`, at most `limit`. Served by an index on the reference, so the cost is the
+    /// document's own movements, never a walk through the whole history.
+    fn movements_by_reference(
+        &self,
+        reference: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<MovementPage, StoreError>;
+
+    /// Movements per site and UTC hour of device time, over the movements with `since <= at < until`. Bounded:
+    /// the store walks back from its newest movement and stops at the first one received before
+    /// `since - `[`RECEIVED_SLACK`] (a movement is received after it happens, unless its device's clock is
+    /// ahead), or after `max_scan` movements; [`HourlyCounts::complete`] says which. The cost is the movements
+    /// received since `since`, not the history.
+    fn movements_per_hour(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        max_scan: usize,
+    ) -> Result<HourlyCounts, StoreError>;
+
+    /// Discrepancies with an id above `after`, by id, at most `limit`: what was raised since the dashboard last
+    /// looked (ids only grow). A range read, not a scan of every discrepancy.
+    fn discrepancies_after(&self, after: u64, limit: usize)
+        -> Result<Vec<Discrepancy>, StoreError>;
+
+    /// An ASN with its lines expected against received and its pallets (see [`progress`]); `None` when there is
+    /// no such ASN. Reads the ASN, its counters and its own movements.
+    fn asn_progress(&self, id: &str) -> Result<Option<AsnProgress>, StoreError> {
+        let Some(asn) = self.asn(id)? else {
+            return Ok(None);
+        };
+        let received = self.asn_received(id)?;
+        let movements = all_by_reference(self, id)?;
+        Ok(Some(AsnProgress::new(asn, &received, &movements)))
+    }
+
+    /// A pick list with its lines requested against picked and short (see [`progress`]); `None` when there is no
+    /// such list. Reads the list and its own movements.
+    fn pick_list_progress(&self, id: &str) -> Result<Option<PickProgress>, StoreError> {
+        let Some(list) = self.pick_list(id)? else {
+            return Ok(None);
+        };
+        let movements = all_by_reference(self, id)?;
+        Ok(Some(PickProgress::new(list, &movements)))
+    }
+
+    /// One page of non-zero stock rows matching `query.filter`, in `query.sort` order (see [`StockPageQuery`]),
+    /// never more than `query.limit` rows in memory. Each backend documents what a page costs per sort.
+    fn stock_page(&self, query: &StockPageQuery) -> Result<StockPage, StoreError>;
+}
+
+/// How many discrepancies of one kind are open at one site ([`Store::open_discrepancy_counts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscrepancyCount {
+    /// The site.
+    pub site: String,
+    /// The kind.
+    pub kind: DiscrepancyKind,
+    /// Open discrepancies of that kind there (never 0: absent pairs have none).
+    pub open: u64,
 }
 
 /// Re-checks the batch rules every backend's transaction relies on (the handler has already named the field for the
@@ -477,4 +682,126 @@ pub(crate) fn check_push(
         )));
     }
     check_batch(site, device_id, movements)
+}
+
+/// Units received against an ASN of one item and lot ([`Store::asn_received`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceivedLot {
+    /// The item.
+    pub gtin: String,
+    /// The lot; `None` for goods without one.
+    pub lot: Option<String>,
+    /// Units received.
+    pub qty: u64,
+}
+
+/// How long before `since` [`Store::movements_per_hour`] keeps walking back. Arrival times are not strictly in
+/// commit order (a push reads the clock before it takes its locks; PostgreSQL stamps a transaction's start), so
+/// the first movement received before `since` does not prove that none after it in commit order was stamped in
+/// the window; one this much older does.
+pub const RECEIVED_SLACK: time::Duration = time::Duration::minutes(5);
+
+/// Movements of one site in one hour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HourlyMovements {
+    /// The site.
+    pub site: String,
+    /// The hour's start (UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub hour: OffsetDateTime,
+    /// Movements with device time in that hour.
+    pub count: u64,
+}
+
+/// The answer of [`Store::movements_per_hour`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct HourlyCounts {
+    /// Non-zero hours, by site, then hour.
+    pub hours: Vec<HourlyMovements>,
+    /// Movements looked at.
+    pub scanned: u64,
+    /// False when `max_scan` stopped the walk before it left the window: the counts are of the newest movements
+    /// only.
+    pub complete: bool,
+}
+
+/// The start of the UTC hour holding `at`.
+pub fn hour_of(at: OffsetDateTime) -> OffsetDateTime {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    at.replace_time(time::Time::MIDNIGHT) + time::Duration::hours(i64::from(at.hour()))
+}
+
+/// Per-(site, hour) counts as the backends gather them for [`Store::movements_per_hour`], so both bucket alike.
+#[derive(Debug)]
+pub(crate) struct HourCounter {
+    since: OffsetDateTime,
+    until: OffsetDateTime,
+    counts: std::collections::BTreeMap<(String, OffsetDateTime), u64>,
+    scanned: u64,
+}
+
+impl HourCounter {
+    pub(crate) fn new(since: OffsetDateTime, until: OffsetDateTime) -> Self {
+        HourCounter {
+            since,
+            until,
+            counts: std::collections::BTreeMap::new(),
+            scanned: 0,
+        }
+    }
+
+    /// Where the walk back may stop: movements received before this cannot be stamped in the window.
+    pub(crate) fn stop_before(&self) -> OffsetDateTime {
+        self.since - RECEIVED_SLACK
+    }
+
+    /// Counts one movement of `site` with device time `at` if it is in the window.
+    pub(crate) fn add(&mut self, site: &str, at: OffsetDateTime) {
+        self.scanned += 1;
+        if at < self.since || at >= self.until {
+            return;
+        }
+        let hour = hour_of(at);
+        match self.counts.get_mut(&(site.to_string(), hour)) {
+            Some(n) => *n += 1,
+            None => {
+                self.counts.insert((site.to_string(), hour), 1);
+            }
+        }
+    }
+
+    /// Movements counted so far, in or out of the window.
+    pub(crate) fn scanned(&self) -> u64 {
+        self.scanned
+    }
+
+    pub(crate) fn finish(self, complete: bool) -> HourlyCounts {
+        HourlyCounts {
+            hours: self
+                .counts
+                .into_iter()
+                .map(|((site, hour), count)| HourlyMovements { site, hour, count })
+                .collect(),
+            scanned: self.scanned,
+            complete,
+        }
+    }
+}
+
+/// Every movement naming `reference`, page by page.
+fn all_by_reference<S: Store + ?Sized>(
+    store: &S,
+    reference: &str,
+) -> Result<Vec<StoredMovement>, StoreError> {
+    const PAGE: usize = 1000;
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.movements_by_reference(reference, after, PAGE)?;
+        out.extend(page.movements);
+        match page.next {
+            Some(next) => after = next,
+            None => return Ok(out),
+        }
+    }
 }

@@ -17,7 +17,7 @@
 //! changes        (change_seq unique, (entity_kind, entity_id) pk, site NULL = global, body jsonb)
 //! discrepancies  (id bigserial pk, site, kind, status, body jsonb)
 //! devices        (device_id pk, site, token_sha256 unique, enrolled_at, revoked_at, last_seen, backlog,
-//!                 backlog_at)                                   the device registry (devices/postgres.rs)
+//!                 backlog_at, user_agent)                       the device registry (devices/postgres.rs)
 //! ```
 //!
 //! Why it looks like this:
@@ -34,6 +34,9 @@
 //!   before drawing a `change_seq`, so sequence order is commit order and a cursor never jumps over a change that
 //!   commits late.
 //! - `discrepancies.body` is the whole record as JSON; the `id` and `status` columns are the truth.
+//! - `movements_reference` (migration 6) indexes the movements that name a document, by reference then
+//!   `server_seq`: an ASN's or pick list's own movements without a walk through the history. Partial, so movements
+//!   naming no document cost ingest nothing more.
 //! - `movements.server_seq` comes from a sequence, drawn when a push inserts, not when it commits: two pushes of
 //!   different devices may commit in the other order. The history is exact for any page read after the pushes
 //!   it covers have committed; serialising every push on one lock to make the numbering follow commits exactly
@@ -93,10 +96,12 @@ use time::OffsetDateTime;
 
 use crate::reconcile::{self, Document, Draft, Facts};
 use crate::store::{
-    check_batch, check_push, Comment, Discrepancy, DiscrepancyFilter, DiscrepancyStatus,
-    MovementFilter, MovementPage, MovementRef, PushOutcome, Resolution, Site, StockFilter,
-    StockRow, Store, StoreError, StoredMovement, OFFICE_DEVICE,
+    check_batch, check_push, Comment, Discrepancy, DiscrepancyCount, DiscrepancyFilter,
+    DiscrepancyStatus, MovementFilter, MovementPage, MovementRef, PushOutcome, Resolution, Site,
+    StockFilter, StockRow, Store, StoreError, StoredMovement, OFFICE_DEVICE,
 };
+use crate::store::{HourCounter, HourlyCounts, ReceivedLot};
+use crate::store::{StockPage, StockPageQuery, StockPageStart, StockSort};
 
 /// Migration files, in order. A database that has a version this binary does not know is refused.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
@@ -115,6 +120,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         4,
         "stock_expiry",
         include_str!("../../migrations/0004_stock_expiry.sql"),
+    ),
+    (
+        5,
+        "device_version",
+        include_str!("../../migrations/0005_device_version.sql"),
+    ),
+    (
+        6,
+        "movements_reference",
+        include_str!("../../migrations/0006_movements_reference.sql"),
     ),
 ];
 
@@ -337,7 +352,7 @@ impl Store for PgStore {
     fn stock(&self, filter: &StockFilter) -> Result<Vec<StockRow>, StoreError> {
         self.with_conn(true, |c| {
             let rows = c.query(
-                "SELECT site, location, gtin, lot, qty FROM stock
+                "SELECT site, location, gtin, lot, qty, expiry FROM stock
                  WHERE qty <> 0
                    AND ($1::text IS NULL OR site = $1) AND ($2::text IS NULL OR location = $2)
                    AND ($3::text IS NULL OR gtin = $3) AND ($4::text IS NULL OR lot = $4)
@@ -378,18 +393,23 @@ impl Store for PgStore {
     ) -> Result<Vec<StockRow>, StoreError> {
         self.with_conn(true, |c| {
             let rows = c.query(
-                "SELECT site, location, gtin, lot, sum(d)::bigint AS qty FROM (
-                     SELECT site, from_location AS location, gtin, lot, -qty AS d FROM movements
-                     WHERE kind <> 'count' AND from_location IS NOT NULL AND at <= $1
-                     UNION ALL
-                     SELECT site, to_location, gtin, lot, qty FROM movements
-                     WHERE kind <> 'count' AND to_location IS NOT NULL AND at <= $1
+                // As-of rows show the expiry known now: it is set once per row and never changes.
+                "SELECT e.site, e.location, e.gtin, e.lot, e.qty, s.expiry FROM (
+                     SELECT site, location, gtin, lot, sum(d)::bigint AS qty FROM (
+                         SELECT site, from_location AS location, gtin, lot, -qty AS d FROM movements
+                         WHERE kind <> 'count' AND from_location IS NOT NULL AND at <= $1
+                         UNION ALL
+                         SELECT site, to_location, gtin, lot, qty FROM movements
+                         WHERE kind <> 'count' AND to_location IS NOT NULL AND at <= $1
+                     ) d
+                     WHERE ($2::text IS NULL OR site = $2) AND ($3::text IS NULL OR location = $3)
+                       AND ($4::text IS NULL OR gtin = $4) AND ($5::text IS NULL OR lot = $5)
+                     GROUP BY site, location, gtin, lot
+                     HAVING sum(d) <> 0
                  ) e
-                 WHERE ($2::text IS NULL OR site = $2) AND ($3::text IS NULL OR location = $3)
-                   AND ($4::text IS NULL OR gtin = $4) AND ($5::text IS NULL OR lot = $5)
-                 GROUP BY site, location, gtin, lot
-                 HAVING sum(d) <> 0
-                 ORDER BY site, location, gtin, lot NULLS FIRST",
+                 LEFT JOIN stock s ON s.site = e.site AND s.location = e.location AND s.gtin = e.gtin
+                     AND s.lot_key = CASE WHEN e.lot IS NULL THEN '' ELSE '+' || e.lot END
+                 ORDER BY e.site, e.location, e.gtin, e.lot NULLS FIRST",
                 &[
                     &at,
                     &filter.site,
@@ -784,6 +804,212 @@ impl Store for PgStore {
             save_discrepancy(tx, &d)?;
             Ok(Some(d))
         })
+    }
+
+    fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.with_conn(true, |c| {
+            let bytes: i64 = c
+                .query_one("SELECT pg_database_size(current_database())", &[])?
+                .get(0);
+            Ok(to_u64(bytes))
+        })
+    }
+
+    fn open_discrepancy_counts(&self) -> Result<Vec<DiscrepancyCount>, StoreError> {
+        self.with_conn(true, |c| {
+            let rows = c.query(
+                "SELECT site, kind, count(*) FROM discrepancies WHERE status = 'open' GROUP BY site, kind",
+                &[],
+            )?;
+            rows.iter()
+                .map(|r| -> Result<DiscrepancyCount, Fail> {
+                    let kind: &str = r.get(1);
+                    let kind = serde_json::from_value(serde_json::Value::from(kind)).map_err(|e| {
+                        StoreError::Corrupt {
+                            tree: "discrepancies",
+                            message: format!("kind {kind:?}: {e}"),
+                        }
+                    })?;
+                    Ok(DiscrepancyCount {
+                        site: r.get(0),
+                        kind,
+                        open: to_u64(r.get(2)),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn asn_received(&self, id: &str) -> Result<Vec<ReceivedLot>, StoreError> {
+        self.with_conn(true, |c| {
+            let rows = c.query(
+                "SELECT gtin, lot_key, qty FROM asn_received WHERE asn_id = $1 ORDER BY gtin, lot_key",
+                &[&id],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let key: &str = r.get(1);
+                    ReceivedLot {
+                        gtin: r.get(0),
+                        lot: key.strip_prefix('+').map(str::to_string),
+                        qty: to_u64(r.get(2)),
+                    }
+                })
+                .collect())
+        })
+    }
+
+    fn movements_by_reference(
+        &self,
+        reference: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<MovementPage, StoreError> {
+        let after = to_i64(after);
+        let fetch = to_i64(limit as u64).saturating_add(1);
+        self.with_conn(true, |c| {
+            // Served by the partial index movements_reference (migration 6).
+            let rows = c.query(
+                "SELECT server_seq, site, received_at, body FROM movements
+                 WHERE reference = $1 AND server_seq > $2
+                 ORDER BY server_seq LIMIT $3",
+                &[&reference, &after, &fetch],
+            )?;
+            let more = rows.len() > limit;
+            let mut movements = Vec::with_capacity(rows.len().min(limit));
+            for r in rows.iter().take(limit) {
+                movements.push(StoredMovement {
+                    server_seq: to_u64(r.get(0)),
+                    site: r.get(1),
+                    received_at: r.get(2),
+                    movement: decode("movements", r.get(3))?,
+                });
+            }
+            let next = more
+                .then(|| movements.last().map(|m| m.server_seq))
+                .flatten();
+            Ok(MovementPage { movements, next })
+        })
+    }
+
+    fn movements_per_hour(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        max_scan: usize,
+    ) -> Result<HourlyCounts, StoreError> {
+        // Walks back along the server_seq index in batches, reading four columns (no body), until a movement
+        // received before the window (less the slack) or `max_scan`.
+        const BATCH: u64 = 2000;
+        self.with_conn(true, |c| {
+            let mut counter = HourCounter::new(since, until);
+            let stop = counter.stop_before();
+            let mut before = i64::MAX;
+            loop {
+                let room = (max_scan as u64).saturating_sub(counter.scanned());
+                if room == 0 {
+                    return Ok(counter.finish(false));
+                }
+                let rows = c.query(
+                    "SELECT server_seq, site, at, received_at FROM movements
+                     WHERE server_seq < $1 ORDER BY server_seq DESC LIMIT $2",
+                    &[&before, &to_i64(room.min(BATCH))],
+                )?;
+                if rows.is_empty() {
+                    return Ok(counter.finish(true));
+                }
+                for r in &rows {
+                    let received_at: OffsetDateTime = r.get(3);
+                    if received_at < stop {
+                        return Ok(counter.finish(true));
+                    }
+                    counter.add(r.get(1), r.get(2));
+                    before = r.get(0);
+                }
+            }
+        })
+    }
+
+    fn discrepancies_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Discrepancy>, StoreError> {
+        let (after, limit) = (to_i64(after), to_i64(limit as u64));
+        self.with_conn(true, |c| {
+            c.query(
+                "SELECT id, status, body::text FROM discrepancies WHERE id > $1 ORDER BY id LIMIT $2",
+                &[&after, &limit],
+            )?
+            .iter()
+            .map(|r| discrepancy_row(r).map_err(Fail::from))
+            .collect()
+        })
+    }
+
+    /// One statement. [`StockSort::Location`] is the primary key's order: with a site filter PostgreSQL reads
+    /// `stock_pkey` from the cursor (a row comparison on the key) and stops after `limit + 1` rows, so a page
+    /// costs its own rows. The other sorts have no index: PostgreSQL reads every row of the filter's scope once
+    /// and keeps the best `limit + 1` (a top-N heapsort, O(limit) memory), O(rows in scope) per page.
+    fn stock_page(&self, query: &StockPageQuery) -> Result<StockPage, StoreError> {
+        let limit = query.limit();
+        let columns = page_columns(query.sort);
+        let cursor = match &query.start {
+            StockPageStart::First => None,
+            StockPageStart::After(r) | StockPageStart::Before(r) => Some(r),
+        };
+        let reverse = query.reads_descending();
+        let mut sql = String::from(
+            "SELECT site, location, gtin, lot, qty, expiry FROM stock
+             WHERE qty <> 0
+               AND ($1::text IS NULL OR site = $1) AND ($2::text IS NULL OR location = $2)
+               AND ($3::text IS NULL OR gtin = $3) AND ($4::text IS NULL OR lot = $4)",
+        );
+        let fetch = to_i64(limit as u64 + 1);
+        let mut params: Vec<Box<dyn postgres::types::ToSql + Sync>> = vec![
+            Box::new(query.filter.site.clone()),
+            Box::new(query.filter.location.clone()),
+            Box::new(query.filter.gtin.clone()),
+            Box::new(query.filter.lot.clone()),
+            Box::new(fetch),
+        ];
+        let list = |f: &dyn Fn(usize, &PageColumn) -> String| {
+            columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| f(i, c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(row) = cursor {
+            let placeholders = list(&|i, c| format!("${}::{}", params.len() + 1 + i, c.cast()));
+            let op = if reverse { "<" } else { ">" };
+            sql.push_str(&format!(
+                " AND ({}) {op} ({placeholders})",
+                list(&|_, c| c.sql().to_string())
+            ));
+            params.extend(columns.iter().map(|c| c.value(row)));
+        }
+        let dir = if reverse { "DESC" } else { "ASC" };
+        sql.push_str(&format!(
+            " ORDER BY {} LIMIT $5",
+            list(&|_, c| format!("{} {dir}", c.sql()))
+        ));
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            params.iter().map(|p| p.as_ref()).collect();
+        let mut rows = self.with_conn(true, |c| {
+            Ok(c.query(sql.as_str(), &refs)?
+                .iter()
+                .map(stock_row)
+                .collect::<Vec<_>>())
+        })?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        if query.backward() {
+            rows.reverse();
+        }
+        Ok(StockPage { rows, more })
     }
 }
 
@@ -1531,6 +1757,68 @@ fn lot_key(lot: Option<&str>) -> String {
     }
 }
 
+/// A column of a stock page's sort tuple ([`Store::stock_page`]), in the terms of [`StockSort::compare`].
+#[derive(Debug, Clone, Copy)]
+enum PageColumn {
+    Site,
+    Location,
+    Gtin,
+    /// "No lot" first, as `Option` orders.
+    LotKey,
+    Qty,
+    /// Unknown expiry last: `false` (known) sorts first.
+    ExpiryUnknown,
+    Expiry,
+}
+
+/// The sort tuple of each [`StockSort`]; it must order rows exactly as [`StockSort::compare`] does.
+fn page_columns(sort: StockSort) -> &'static [PageColumn] {
+    use PageColumn::*;
+    match sort {
+        StockSort::Location => &[Site, Location, Gtin, LotKey],
+        StockSort::Gtin => &[Gtin, LotKey, Site, Location],
+        StockSort::Lot => &[LotKey, Gtin, Site, Location],
+        StockSort::Qty => &[Qty, Site, Location, Gtin, LotKey],
+        StockSort::Expiry => &[ExpiryUnknown, Expiry, Gtin, LotKey, Site, Location],
+    }
+}
+
+impl PageColumn {
+    fn sql(self) -> &'static str {
+        match self {
+            PageColumn::Site => "site",
+            PageColumn::Location => "location",
+            PageColumn::Gtin => "gtin",
+            PageColumn::LotKey => "lot_key",
+            PageColumn::Qty => "qty",
+            PageColumn::ExpiryUnknown => "(expiry IS NULL)",
+            PageColumn::Expiry => "coalesce(expiry, '')",
+        }
+    }
+
+    /// The parameter type; texts compare as bytes like the `COLLATE "C"` columns.
+    fn cast(self) -> &'static str {
+        match self {
+            PageColumn::Qty => "bigint",
+            PageColumn::ExpiryUnknown => "boolean",
+            _ => "text COLLATE \"C\"",
+        }
+    }
+
+    fn value(self, r: &StockRow) -> Box<dyn postgres::types::ToSql + Sync> {
+        match self {
+            PageColumn::Site => Box::new(r.site.clone()),
+            PageColumn::Location => Box::new(r.location.clone()),
+            PageColumn::Gtin => Box::new(r.gtin.clone()),
+            PageColumn::LotKey => Box::new(lot_key(r.lot.as_deref())),
+            PageColumn::Qty => Box::new(r.qty),
+            PageColumn::ExpiryUnknown => Box::new(r.expiry.is_none()),
+            PageColumn::Expiry => Box::new(r.expiry.clone().unwrap_or_default()),
+        }
+    }
+}
+
+/// A stock row from `site, location, gtin, lot, qty, expiry`.
 fn stock_row(r: &postgres::Row) -> StockRow {
     StockRow {
         site: r.get(0),
@@ -1538,6 +1826,7 @@ fn stock_row(r: &postgres::Row) -> StockRow {
         gtin: r.get(2),
         lot: r.get(3),
         qty: r.get(4),
+        expiry: r.get(5),
     }
 }
 

@@ -23,6 +23,7 @@
 //! discrepancies   id (u64)                                          -> Discrepancy as JSON
 //! changes         change_seq (u64)                                  -> site ++ 0x00 ++ Change as JSON (site empty: all sites)
 //! change_index    "i" 0x00 gtin | "l" 0x00 site 0x00 code | "a" 0x00 asn | "p" 0x00 pick list   -> change_seq (u64)
+//! refs            reference ++ 0x00 ++ server_seq (u64)             -> the movement's key (device_id ++ 0x00 ++ seq)
 //! ```
 //!
 //! None of the key texts may contain a NUL byte (device ids and sites are restricted at enrollment; locations,
@@ -34,9 +35,13 @@
 //!   [++ 0x00 ++ lot]` (the `effects` records and the writer's caches use it). The `stock` tree groups the rows
 //!   of one item at one location under one entry keyed by the first three segments, so a push writes one entry
 //!   per (location, item) it touches, not one per lot: sled's per-key cost (a read, then a re-insert at commit)
-//!   was most of a push's time when every movement brought a new lot. The value lists the non-zero rows in
-//!   stock-key order ("no lot" first, then lots by byte order), each as `0x00 ++ varint(zigzag(qty))` for no lot
-//!   or `0x01 ++ varint(len) ++ lot ++ varint(zigzag(qty))`; an entry whose rows are all zero is removed.
+//!   was most of a push's time when every movement brought a new lot. The value lists the rows in stock-key
+//!   order ("no lot" first, then lots by byte order), each as `tag ++ [varint(len) ++ lot] ++ varint(zigzag(qty))
+//!   ++ [varint(len) ++ expiry]`: tag bit 0 says a lot follows, bit 1 an expiry (format 5; format 4 wrote tags 0
+//!   and 1 only). A row's expiry (`YYYY-MM-DD`, GS1 AI 17) is the first one a movement into the row carried and is
+//!   never overwritten; it lives in the entry the push rewrites anyway, so it costs ingest no sled operation.
+//!   Rows are kept while non-zero or carrying an expiry (so an emptied and refilled row keeps its first expiry,
+//!   as PostgreSQL's kept zero rows do); an entry with no such row is removed. Readers skip zero rows.
 //!
 //! - `log` is the server commit order: `server_seq` counts applied movements over all devices (1, 2, ...); the
 //!   history pages by it. One entry per run of consecutive server seqs that hold consecutive seqs of one device
@@ -70,6 +75,9 @@
 //! - `stock` equals the sum of [`Movement::effects`] over all stored movements (conservation, DESIGN §3.6), and
 //!   equals the sum of the effects in `effects` per key.
 //! - `asn_received` is the sum of the quantities of stored receipts naming a known ASN.
+//! - `refs` holds exactly one entry per stored movement that has a `reference` (the document index the dashboard
+//!   reads an ASN's pallets and a pick list's progress from, without walking the history). It costs a push one
+//!   insert per movement naming a document, none for the others.
 //! - A discrepancy is stored if and only if the movements (or the ASN close) that raised it are.
 //! - All of this holds after every commit because every write is ONE sled transaction over all trees. Writers
 //!   also take [`SledStore`]'s writer lock: a push reads the `effects` records before its transaction (sled
@@ -93,13 +101,18 @@
 //! there. Work that was committed but not yet synced may be lost; its pushes were never acknowledged, so the
 //! agents still hold those movements in their journals and push them again (DESIGN §3.4). If sled cannot open
 //! the directory at all, [`SledStore::open`] fails and the server refuses to start rather than run empty.
-//! `meta.format` is 4. Older formats are refused with a message naming the format, never read: format 3 kept one
+//! `meta.format` is 5. Format 4 is the same minus expiries in `stock` values: a format-4 value is a valid format-5
+//! value, so opening a format-4 database only raises the mark to 5 (no data is rewritten), which keeps older
+//! servers, which would fail on the new row tags, from opening it afterwards. Older formats are refused with a message naming the format, never read: format 3 kept one
 //! `stock` entry per lot (value: the quantity); format 2 also kept one `log` entry per movement and one `effects`
 //! entry per effect (keyed by stock key and time); a database holding movements but no format mark was written
 //! before the movement log existed (format 1, movements stored without site or server seq). There is no converter
 //! (no deployed data needs one): re-create the directory and let the agents push again, or run the older server.
+//! `refs` came later within format 4: a database without `meta.refs_indexed` has its `refs` built from
+//! `movements` once on open (one pass; the mark is written after the index is synced, so an interrupted pass is
+//! redone), so older format-4 data is read as is.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -117,9 +130,10 @@ use sled::{Db, Tree};
 use time::OffsetDateTime;
 
 use super::{
-    check_push, Comment, Discrepancy, DiscrepancyFilter, DiscrepancyStatus, MovementFilter,
-    MovementPage, MovementRef, PushOutcome, Resolution, Site, StockFilter, StockRow, Store,
-    StoreError, StoredMovement, OFFICE_DEVICE,
+    check_push, Comment, Discrepancy, DiscrepancyCount, DiscrepancyFilter, DiscrepancyKind,
+    DiscrepancyStatus, HourCounter, HourlyCounts, MovementFilter, MovementPage, MovementRef,
+    PushOutcome, ReceivedLot, Resolution, Site, StockFilter, StockPage, StockPageQuery,
+    StockPageStart, StockRow, StockSort, Store, StoreError, StoredMovement, OFFICE_DEVICE,
 };
 use crate::reconcile::{self, Document, Draft, Facts};
 
@@ -128,7 +142,10 @@ use crate::reconcile::{self, Document, Draft, Facts};
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The on-disk format this code writes (see "Recovery" in the module docs).
-const FORMAT: u64 = 4;
+const FORMAT: u64 = 5;
+
+/// The last format that [`SledStore::open`] upgrades in place (by raising the mark; see "Recovery").
+const UPGRADABLE_FORMAT: u64 = 4;
 
 /// The trees, in the order of [`TREE_NAMES`]; `T::X as usize` indexes both.
 #[derive(Debug, Clone, Copy)]
@@ -148,9 +165,10 @@ enum T {
     Discrepancies,
     Changes,
     ChangeIndex,
+    Refs,
 }
 
-const TREE_NAMES: [&str; 15] = [
+const TREE_NAMES: [&str; 16] = [
     "meta",
     "movements",
     "high_water",
@@ -166,6 +184,7 @@ const TREE_NAMES: [&str; 15] = [
     "discrepancies",
     "changes",
     "change_index",
+    "refs",
 ];
 
 impl T {
@@ -178,6 +197,8 @@ const META_FORMAT: &[u8] = b"format";
 const META_SERVER_SEQ: &[u8] = b"server_seq";
 const META_CHANGE_SEQ: &[u8] = b"change_seq";
 const META_DISCREPANCY_ID: &[u8] = b"discrepancy_id";
+/// Present once `refs` covers every stored movement (see "Recovery" in the module docs).
+const META_REFS_INDEXED: &[u8] = b"refs_indexed";
 
 /// Marks "no lot" in an `asn_received` key; never part of UTF-8 text.
 const END_OF_TEXT: u8 = 0xFF;
@@ -270,6 +291,13 @@ impl SledStore {
         };
         match store.tree(T::Meta).get(META_FORMAT)? {
             Some(v) if decode_u64(T::Meta, &v)? == FORMAT => {}
+            Some(v) if decode_u64(T::Meta, &v)? == UPGRADABLE_FORMAT => {
+                store
+                    .tree(T::Meta)
+                    .insert(META_FORMAT, &FORMAT.to_be_bytes())?;
+                store.sync()?;
+                tracing::info!(dir = %dir.display(), "sled database upgraded from format 4 to 5 (stock rows may carry an expiry)");
+            }
             Some(v) => {
                 let found = decode_u64(T::Meta, &v)?;
                 let message = if found < FORMAT {
@@ -309,7 +337,37 @@ impl SledStore {
                 store.sync()?;
             }
         }
+        store.index_references()?;
         Ok(store)
+    }
+
+    /// Builds `refs` from `movements` if this database predates it (see "Recovery" in the module docs). Runs
+    /// before the store serves anything, so plain inserts suffice; they are idempotent, and the mark is written
+    /// only once the index is complete and synced, so an interrupted pass is simply done again on the next open.
+    /// Memory stays one record at a time, however many movements there are.
+    fn index_references(&self) -> Result<(), StoreError> {
+        if self.tree(T::Meta).contains_key(META_REFS_INDEXED)? {
+            return Ok(());
+        }
+        let refs = self.tree(T::Refs);
+        let mut indexed = 0u64;
+        for entry in self.tree(T::Movements).iter() {
+            let (mkey, value) = entry?;
+            let record: Record = from_json(T::Movements, &value)?;
+            if let Some(r) = &record.movement.reference {
+                refs.insert(reference_key(r, record.server_seq), mkey)?;
+                indexed += 1;
+            }
+        }
+        if indexed > 0 {
+            tracing::info!(
+                movements = indexed,
+                "indexed the stored movements by document reference (once, for data written before the index)"
+            );
+        }
+        self.sync()?;
+        self.tree(T::Meta).insert(META_REFS_INDEXED, &[1u8][..])?;
+        self.sync()
     }
 
     fn tree(&self, t: T) -> &Tree {
@@ -512,6 +570,10 @@ struct Writer {
     /// The `stock` entries read so far (key: the stock key's first three segments) -> the stock keys of their
     /// rows in `stock` (all rows of the entry are read at once, plus those this transaction added).
     groups: HashMap<Vec<u8>, Vec<Vec<u8>>>,
+    /// The expiry of the rows in `stock` that have one (committed, or first set by this transaction).
+    expiry: HashMap<Vec<u8>, Vec<u8>>,
+    /// The `stock` entries (as in `groups`) in which this transaction set a row's first expiry.
+    expiry_set: HashSet<Vec<u8>>,
     /// Whether an item (by GTIN) exists (master data does not change during a push).
     items: HashMap<Vec<u8>, bool>,
     /// Whether a location (by `locations` key) exists.
@@ -556,6 +618,8 @@ impl Writer {
             pending: Vec::new(),
             stock: HashMap::new(),
             groups: HashMap::new(),
+            expiry: HashMap::new(),
+            expiry_set: HashSet::new(),
             items: HashMap::new(),
             locations: HashMap::new(),
             scratch: Vec::new(),
@@ -573,8 +637,11 @@ impl Writer {
         if !self.groups.contains_key(group) {
             let mut keys = Vec::new();
             if let Some(value) = tx.t(T::Stock).get(group)? {
-                let stock = &mut self.stock;
-                decode_stock(group, &value, |key, qty| {
+                let (stock, expiry) = (&mut self.stock, &mut self.expiry);
+                decode_stock(group, &value, |key, qty, exp| {
+                    if let Some(exp) = exp {
+                        expiry.insert(key.clone(), exp.to_vec());
+                    }
                     stock.insert(key.clone(), (qty, qty));
                     keys.push(key);
                 })
@@ -623,12 +690,18 @@ impl Writer {
     fn finish(&self, tx: &Tx<'_>) -> TxResult<()> {
         for (group, keys) in &self.groups {
             let row = |key: &Vec<u8>| self.stock.get(key).copied().unwrap_or((0, 0));
-            if keys.iter().all(|key| row(key).0 == row(key).1) {
+            if keys.iter().all(|key| row(key).0 == row(key).1) && !self.expiry_set.contains(group) {
                 continue;
             }
-            let rows: Vec<(&[u8], i64)> = keys
+            let rows: Vec<StockValueRow<'_>> = keys
                 .iter()
-                .map(|key| (key.as_slice(), row(key).0))
+                .map(|key| {
+                    (
+                        key.as_slice(),
+                        row(key).0,
+                        self.expiry.get(key).map(Vec::as_slice),
+                    )
+                })
                 .collect();
             match encode_stock(rows) {
                 Some(value) => tx.t(T::Stock).insert(group.as_slice(), value)?,
@@ -675,6 +748,10 @@ impl Writer {
             movement: m,
         };
         tx.put_json(T::Movements, &mkey, &record)?;
+        if let Some(r) = &m.reference {
+            tx.t(T::Refs)
+                .insert(reference_key(r, server_seq), mkey.as_slice())?;
+        }
         match self.log.last_mut() {
             Some(run)
                 if run.device_id == m.device_id
@@ -708,6 +785,16 @@ impl Writer {
                 entry.0 = new;
             }
             stock_after.push(new);
+            if let (Some(expiry), true) = (&m.expiry, effect.delta > 0) {
+                // First expiry into the row wins (the group is loaded: `self.stock` above read it).
+                if !self.expiry.contains_key(&key) {
+                    self.expiry.insert(key.clone(), expiry.as_bytes().to_vec());
+                    let (group, _) = split_stock_key(&key);
+                    if !self.expiry_set.contains(group) {
+                        self.expiry_set.insert(group.to_vec());
+                    }
+                }
+            }
             self.pending.push(Pending {
                 key,
                 at,
@@ -1006,10 +1093,14 @@ impl Store for SledStore {
         for entry in self.tree(T::Stock).scan_prefix(scope_prefix(filter)) {
             let (group, value) = entry?;
             let mut found = Vec::new();
-            decode_stock(&group, &value, |key, qty| found.push((key, qty)))?;
-            for (key, qty) in found {
-                let row = stock_row(&key, qty)?;
-                if row.qty != 0 && stock_matches(filter, &row) {
+            decode_stock(&group, &value, |key, qty, expiry| {
+                if qty != 0 {
+                    found.push((key, qty, expiry.map(<[u8]>::to_vec)));
+                }
+            })?;
+            for (key, qty, expiry) in found {
+                let row = stock_row(&key, qty, expiry.as_deref())?;
+                if stock_matches(filter, &row) {
                     rows.push(row);
                 }
             }
@@ -1037,11 +1128,16 @@ impl Store for SledStore {
         let limit = at_code(at);
         let prefix = scope_prefix(filter);
         let mut sums: BTreeMap<Vec<u8>, i128> = BTreeMap::new();
+        // As-of rows show the expiry known now: it is set once per row and never changes.
+        let mut expiries: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
         {
             let _guard = self.writer();
             for entry in self.tree(T::Stock).scan_prefix(&prefix) {
                 let (group, value) = entry?;
-                decode_stock(&group, &value, |key, qty| {
+                decode_stock(&group, &value, |key, qty, expiry| {
+                    if let Some(expiry) = expiry {
+                        expiries.insert(key.clone(), expiry.to_vec());
+                    }
                     sums.insert(key, i128::from(qty));
                 })?;
             }
@@ -1070,7 +1166,8 @@ impl Store for SledStore {
             if qty == 0 {
                 continue;
             }
-            let row = stock_row(&key, to_i64(qty, &describe_key(&key))?)?;
+            let expiry = expiries.get(&key).map(Vec::as_slice);
+            let row = stock_row(&key, to_i64(qty, &describe_key(&key))?, expiry)?;
             if stock_matches(filter, &row) {
                 rows.push(row);
             }
@@ -1454,6 +1551,278 @@ impl Store for SledStore {
             d
         }))
     }
+
+    fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    fn open_discrepancy_counts(&self) -> Result<Vec<DiscrepancyCount>, StoreError> {
+        /// The three fields counted; serde skips the rest of the record (comments, movements) without building it.
+        #[derive(Deserialize)]
+        struct Head {
+            site: String,
+            kind: DiscrepancyKind,
+            status: DiscrepancyStatus,
+        }
+        let mut counts: HashMap<(String, DiscrepancyKind), u64> = HashMap::new();
+        for entry in self.tree(T::Discrepancies).iter() {
+            let head: Head = from_json(T::Discrepancies, &entry?.1)?;
+            if head.status == DiscrepancyStatus::Open {
+                *counts.entry((head.site, head.kind)).or_default() += 1;
+            }
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((site, kind), open)| DiscrepancyCount { site, kind, open })
+            .collect())
+    }
+
+    fn asn_received(&self, id: &str) -> Result<Vec<ReceivedLot>, StoreError> {
+        let prefix = text_key(&[id, ""]);
+        let mut out = Vec::new();
+        for entry in self.tree(T::AsnReceived).scan_prefix(&prefix) {
+            let (key, value) = entry?;
+            let corrupt = || StoreError::Corrupt {
+                tree: T::AsnReceived.name(),
+                message: format!("bad key {}", describe_key(&key)),
+            };
+            let rest = &key[prefix.len()..];
+            // Keys without a lot segment are the all-lots counters; the per-lot ones say everything.
+            let Some(split) = rest.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            let gtin = std::str::from_utf8(&rest[..split]).map_err(|_| corrupt())?;
+            let lot = match &rest[split + 1..] {
+                [END_OF_TEXT] => None,
+                lot => Some(std::str::from_utf8(lot).map_err(|_| corrupt())?.to_string()),
+            };
+            out.push(ReceivedLot {
+                gtin: gtin.to_string(),
+                lot,
+                qty: decode_u64(T::AsnReceived, &value)?,
+            });
+        }
+        // Keys put "no lot" (0xFF) last; the contract puts it first.
+        out.sort_by(|a, b| (&a.gtin, &a.lot).cmp(&(&b.gtin, &b.lot)));
+        Ok(out)
+    }
+
+    fn movements_by_reference(
+        &self,
+        reference: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<MovementPage, StoreError> {
+        let mut page = MovementPage {
+            movements: Vec::new(),
+            next: None,
+        };
+        let Some(start) = after.checked_add(1) else {
+            return Ok(page);
+        };
+        let mut end = reference.as_bytes().to_vec();
+        end.push(1);
+        for entry in self
+            .tree(T::Refs)
+            .range(reference_key(reference, start)..end)
+        {
+            let (key, mkey) = entry?;
+            let record = self
+                .movement_record(&mkey)?
+                .ok_or_else(|| StoreError::Corrupt {
+                    tree: T::Refs.name(),
+                    message: format!(
+                        "{} names {}, which is not stored",
+                        describe_key(&key),
+                        describe_key(&mkey)
+                    ),
+                })?;
+            if page.movements.len() == limit {
+                page.next = page.movements.last().map(|m| m.server_seq);
+                break;
+            }
+            page.movements.push(StoredMovement {
+                server_seq: record.server_seq,
+                site: record.site,
+                received_at: record.received_at,
+                movement: record.movement,
+            });
+        }
+        Ok(page)
+    }
+
+    fn movements_per_hour(
+        &self,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+        max_scan: usize,
+    ) -> Result<HourlyCounts, StoreError> {
+        /// What the walk needs of a record; serde skips the rest without building it.
+        #[derive(Deserialize)]
+        struct Times {
+            site: String,
+            #[serde(with = "time::serde::rfc3339")]
+            received_at: OffsetDateTime,
+            movement: At,
+        }
+        #[derive(Deserialize)]
+        struct At {
+            #[serde(with = "time::serde::rfc3339")]
+            at: OffsetDateTime,
+        }
+        let mut counter = HourCounter::new(since, until);
+        let stop = counter.stop_before();
+        // Newest first: log entries backwards, and each entry's movements backwards.
+        for entry in self.tree(T::Log).iter().rev() {
+            let (key, value) = entry?;
+            let e = decode_log(&key, &value)?;
+            for i in (0..e.count).rev() {
+                if counter.scanned() >= max_scan as u64 {
+                    return Ok(counter.finish(false));
+                }
+                let mkey = movement_key(e.device_id, e.first_seq + i);
+                let missing = || StoreError::Corrupt {
+                    tree: T::Log.name(),
+                    message: format!("names {}, which is not stored", describe_key(&mkey)),
+                };
+                let bytes = self.tree(T::Movements).get(&mkey)?.ok_or_else(missing)?;
+                let t: Times = from_json(T::Movements, &bytes)?;
+                if t.received_at < stop {
+                    return Ok(counter.finish(true));
+                }
+                counter.add(&t.site, t.movement.at);
+            }
+        }
+        Ok(counter.finish(true))
+    }
+
+    fn discrepancies_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Discrepancy>, StoreError> {
+        let Some(start) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        self.tree(T::Discrepancies)
+            .range(start.to_be_bytes()..)
+            .take(limit)
+            .map(|entry| from_json(T::Discrepancies, &entry?.1))
+            .collect()
+    }
+
+    /// [`StockSort::Location`] is the `stock` tree's own key order: the page walks the tree from the cursor (forward
+    /// or backward) and stops after `limit + 1` matching rows, so it costs its own rows, plus the rows it skips when
+    /// a gtin or lot filter is given without a site (or the location without a site) to narrow the range. The
+    /// other sorts have no index here: the page scans the filter's scope once (one location's, one site's or all
+    /// entries) and keeps the best `limit + 1` rows beyond the cursor in a buffer of at most `2 × (limit + 1)` rows,
+    /// so O(rows in scope) time and O(limit) memory (figures in BENCHMARKS.md, "Dashboard").
+    fn stock_page(&self, query: &StockPageQuery) -> Result<StockPage, StoreError> {
+        let limit = query.limit();
+        let prefix = scope_prefix(&query.filter);
+        let mut rows: Vec<StockRow> = Vec::with_capacity(limit + 1);
+        let mut found: Vec<(Vec<u8>, i64, Option<Vec<u8>>)> = Vec::new();
+        let mut decode = |group: &[u8], value: &[u8]| {
+            found.clear();
+            decode_stock(group, value, |key, qty, expiry| {
+                if qty != 0 {
+                    found.push((key, qty, expiry.map(<[u8]>::to_vec)));
+                }
+            })?;
+            Ok::<_, StoreError>(std::mem::take(&mut found))
+        };
+        if query.sort == StockSort::Location {
+            let reverse = query.reads_descending();
+            let cursor = match &query.start {
+                StockPageStart::First => None,
+                StockPageStart::After(r) | StockPageStart::Before(r) => {
+                    Some(text_key(&[&r.site, &r.location, &r.gtin]))
+                }
+            };
+            if let Some(range) = key_order_range(&prefix, cursor, reverse) {
+                let iter = self.tree(T::Stock).range::<Vec<u8>, _>(range);
+                let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
+                    if reverse {
+                        Box::new(iter.rev())
+                    } else {
+                        Box::new(iter)
+                    };
+                'entries: for entry in iter {
+                    let (group, value) = entry?;
+                    let mut group_rows = decode(&group, &value)?;
+                    if reverse {
+                        group_rows.reverse();
+                    }
+                    for (key, qty, expiry) in group_rows {
+                        let row = stock_row(&key, qty, expiry.as_deref())?;
+                        if stock_matches(&query.filter, &row) && query.beyond_start(&row) {
+                            rows.push(row);
+                            if rows.len() > limit {
+                                break 'entries;
+                            }
+                        }
+                    }
+                }
+            }
+        } else {
+            let keep = limit + 1;
+            for entry in self.tree(T::Stock).scan_prefix(&prefix) {
+                let (group, value) = entry?;
+                for (key, qty, expiry) in decode(&group, &value)? {
+                    let row = stock_row(&key, qty, expiry.as_deref())?;
+                    if stock_matches(&query.filter, &row) && query.beyond_start(&row) {
+                        rows.push(row);
+                    }
+                }
+                if rows.len() >= 2 * keep {
+                    rows.sort_unstable_by(|a, b| query.reading_order(a, b));
+                    rows.truncate(keep);
+                }
+            }
+            rows.sort_unstable_by(|a, b| query.reading_order(a, b));
+            rows.truncate(keep);
+        }
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        if query.backward() {
+            rows.reverse();
+        }
+        Ok(StockPage { rows, more })
+    }
+}
+
+/// A range of `stock` keys.
+type KeyRange = (std::ops::Bound<Vec<u8>>, std::ops::Bound<Vec<u8>>);
+
+/// The range of `stock` entries a key-order page reads: within `prefix` (a scope from [`scope_prefix`]), from the
+/// cursor's entry (inclusive: its other rows may still belong on the page) in the reading direction. `None` when
+/// the cursor lies outside the scope on the side that leaves nothing to read.
+fn key_order_range(prefix: &[u8], cursor: Option<Vec<u8>>, reverse: bool) -> Option<KeyRange> {
+    use std::ops::Bound::{Excluded, Included, Unbounded};
+    // Scopes end with a NUL separator, so `prefix` with its last byte raised to 0x01 is the first key past it.
+    let end = prefix.split_last().map(|(_, head)| {
+        let mut end = head.to_vec();
+        end.push(1);
+        end
+    });
+    let (lo, hi) = match (cursor, reverse) {
+        (None, _) => (prefix.to_vec(), None),
+        (Some(c), false) => (c.max(prefix.to_vec()), None),
+        (Some(c), true) if c.as_slice() < prefix => return None,
+        (Some(c), true) => match &end {
+            Some(end) if c >= *end => (prefix.to_vec(), None),
+            _ => (prefix.to_vec(), Some(c)),
+        },
+    };
+    if end.as_ref().is_some_and(|end| lo >= *end) {
+        return None;
+    }
+    let hi = match (hi, end) {
+        (Some(c), _) => Included(c),
+        (None, Some(end)) => Excluded(end),
+        (None, None) => Unbounded,
+    };
+    Some((Included(lo), hi))
 }
 
 /// The `adjust` movement of [`OFFICE_DEVICE`] that a [`Resolution::Adjust`] records (next seq of that device).
@@ -1524,6 +1893,15 @@ fn movement_key(device_id: &str, seq: u64) -> Vec<u8> {
     key.extend_from_slice(device_id.as_bytes());
     key.push(0);
     key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// A `refs` key: `reference ++ 0x00 ++ server_seq`.
+fn reference_key(reference: &str, server_seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(reference.len() + 9);
+    key.extend_from_slice(reference.as_bytes());
+    key.push(0);
+    key.extend_from_slice(&server_seq.to_be_bytes());
     key
 }
 
@@ -1763,34 +2141,63 @@ fn split_stock_key(key: &[u8]) -> (&[u8], Option<&[u8]>) {
     }
 }
 
-/// The value of a `stock` entry holding `rows` (stock keys of that entry and their quantities, any order; zero
-/// rows are left out); `None` when every row is zero (the entry is removed). See the module docs.
-fn encode_stock(mut rows: Vec<(&[u8], i64)>) -> Option<Vec<u8>> {
-    rows.retain(|(_, qty)| *qty != 0);
+/// A row of a `stock` entry as written: its stock key, quantity and expiry.
+type StockValueRow<'a> = (&'a [u8], i64, Option<&'a [u8]>);
+
+/// Row tag bits of a `stock` value (see the module docs).
+const ROW_LOT: u8 = 1;
+const ROW_EXPIRY: u8 = 2;
+
+/// The value of a `stock` entry holding `rows` (stock keys of that entry, quantities and expiries, any order;
+/// rows that are zero and have no expiry are left out); `None` when no row is left (the entry is removed). See
+/// the module docs.
+fn encode_stock(mut rows: Vec<StockValueRow<'_>>) -> Option<Vec<u8>> {
+    rows.retain(|(_, qty, expiry)| *qty != 0 || expiry.is_some());
     if rows.is_empty() {
         return None;
     }
     rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let mut value = Vec::with_capacity(rows.len() * 12);
-    for (key, qty) in rows {
-        match split_stock_key(key).1 {
-            None => value.push(0),
-            Some(lot) => {
-                value.push(1);
-                put_varint(&mut value, lot.len() as u128);
-                value.extend_from_slice(lot);
-            }
+    let mut value = Vec::with_capacity(rows.len() * 24);
+    for (key, qty, expiry) in rows {
+        let lot = split_stock_key(key).1;
+        let mut tag = 0;
+        if lot.is_some() {
+            tag |= ROW_LOT;
+        }
+        if expiry.is_some() {
+            tag |= ROW_EXPIRY;
+        }
+        value.push(tag);
+        if let Some(lot) = lot {
+            put_varint(&mut value, lot.len() as u128);
+            value.extend_from_slice(lot);
         }
         put_varint(&mut value, u128::from(zigzag(qty)));
+        if let Some(expiry) = expiry {
+            put_varint(&mut value, expiry.len() as u128);
+            value.extend_from_slice(expiry);
+        }
     }
     Some(value)
 }
 
-/// Calls `f(stock key, qty)` for every row of the `stock` entry `group` (site, location, gtin), in key order.
+/// `varint(len) ++ bytes`: the bytes, advancing `input`; `None` when cut short.
+fn take_text<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = usize::try_from(take_varint(input)?).ok()?;
+    if input.len() < len {
+        return None;
+    }
+    let (text, rest) = input.split_at(len);
+    *input = rest;
+    Some(text)
+}
+
+/// Calls `f(stock key, qty, expiry)` for every row of the `stock` entry `group` (site, location, gtin), in key
+/// order, zero rows (kept for their expiry) included.
 fn decode_stock(
     group: &[u8],
     value: &[u8],
-    mut f: impl FnMut(Vec<u8>, i64),
+    mut f: impl FnMut(Vec<u8>, i64, Option<&[u8]>),
 ) -> Result<(), StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt {
         tree: T::Stock.name(),
@@ -1799,33 +2206,29 @@ fn decode_stock(
     let mut rest = value;
     while let Some((&tag, tail)) = rest.split_first() {
         rest = tail;
+        if tag & !(ROW_LOT | ROW_EXPIRY) != 0 {
+            return Err(corrupt("bad row tag"));
+        }
         let mut key = Vec::with_capacity(group.len() + 16);
         key.extend_from_slice(group);
-        match tag {
-            0 => {}
-            1 => {
-                let len = take_varint(&mut rest)
-                    .and_then(|n| usize::try_from(n).ok())
-                    .ok_or_else(|| corrupt("bad lot length"))?;
-                if rest.len() < len {
-                    return Err(corrupt("truncated lot"));
-                }
-                let (lot, tail) = rest.split_at(len);
-                rest = tail;
-                key.push(0);
-                key.extend_from_slice(lot);
-            }
-            _ => return Err(corrupt("bad row tag")),
+        if tag & ROW_LOT != 0 {
+            let lot = take_text(&mut rest).ok_or_else(|| corrupt("bad or truncated lot"))?;
+            key.push(0);
+            key.extend_from_slice(lot);
         }
         let qty = take_varint(&mut rest)
             .and_then(|z| u64::try_from(z).ok())
             .ok_or_else(|| corrupt("bad quantity"))?;
-        f(key, unzigzag(qty));
+        let expiry = match tag & ROW_EXPIRY {
+            0 => None,
+            _ => Some(take_text(&mut rest).ok_or_else(|| corrupt("bad or truncated expiry"))?),
+        };
+        f(key, unzigzag(qty), expiry);
     }
     Ok(())
 }
 
-fn stock_row(key: &[u8], qty: i64) -> Result<StockRow, StoreError> {
+fn stock_row(key: &[u8], qty: i64, expiry: Option<&[u8]>) -> Result<StockRow, StoreError> {
     let corrupt = |message: String| StoreError::Corrupt {
         tree: T::Stock.name(),
         message,
@@ -1842,12 +2245,17 @@ fn stock_row(key: &[u8], qty: i64) -> Result<StockRow, StoreError> {
             )))
         }
     };
+    let expiry = expiry
+        .map(|e| String::from_utf8(e.to_vec()))
+        .transpose()
+        .map_err(|e| corrupt(format!("expiry of {text:?} is not UTF-8: {e}")))?;
     Ok(StockRow {
         site: site.to_string(),
         location: location.to_string(),
         gtin: gtin.to_string(),
         lot,
         qty,
+        expiry,
     })
 }
 
@@ -1891,26 +2299,107 @@ mod tests {
         let lot_b = stock_key("WH1", "DOCK-1", "09506000134352", Some("L2"));
         let lot_a = stock_key("WH1", "DOCK-1", "09506000134352", Some("L10"));
         let zero = stock_key("WH1", "DOCK-1", "09506000134352", Some("L3"));
+        let emptied = stock_key("WH1", "DOCK-1", "09506000134352", Some("L4"));
         assert_eq!(split_stock_key(&group), (group.as_slice(), None));
         assert_eq!(
             split_stock_key(&lot_b),
             (group.as_slice(), Some(b"L2".as_slice()))
         );
+        let expiry = Some(b"2027-12-31".as_slice());
         let value = encode_stock(vec![
-            (&lot_b, -7),
-            (&zero, 0),
-            (&group, 3),
-            (&lot_a, i64::MAX),
+            (&lot_b, -7, None),
+            (&zero, 0, None),
+            (&emptied, 0, expiry),
+            (&group, 3, expiry),
+            (&lot_a, i64::MAX, None),
         ])
         .expect("non-zero rows");
         let mut rows = Vec::new();
-        decode_stock(&group, &value, |key, qty| rows.push((key, qty))).unwrap();
+        decode_stock(&group, &value, |key, qty, e| {
+            rows.push((key, qty, e.map(<[u8]>::to_vec)))
+        })
+        .unwrap();
+        let e = expiry.map(<[u8]>::to_vec);
         assert_eq!(
             rows,
-            vec![(group.clone(), 3), (lot_a, i64::MAX), (lot_b, -7)]
+            vec![
+                (group.clone(), 3, e.clone()),
+                (lot_a, i64::MAX, None),
+                (lot_b, -7, None),
+                (emptied.clone(), 0, e),
+            ]
         );
-        assert_eq!(encode_stock(vec![(&group, 0), (&zero, 0)]), None);
-        assert!(decode_stock(&group, &[1, 5, b'L'], |_, _| {}).is_err());
-        assert!(decode_stock(&group, &[2, 0], |_, _| {}).is_err());
+        assert_eq!(
+            encode_stock(vec![(&group, 0, None), (&zero, 0, None)]),
+            None
+        );
+        let cases: &[(&[u8], bool)] = &[
+            // Format 4 values (tags 0 and 1) still read.
+            (&[0, 6], true),
+            (&[1, 2, b'L', b'1', 5], true),
+            (&[1, 5, b'L'], false),
+            (&[2, 0], false),
+            (&[2, 0, 3, b'2', b'0'], false),
+            (&[3, 1, b'L', 2, 1, b'X'], true),
+            (&[4, 0], false),
+        ];
+        for (value, ok) in cases {
+            assert_eq!(
+                decode_stock(&group, value, |_, _, _| {}).is_ok(),
+                *ok,
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn references_are_indexed_on_open_for_data_written_before_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sled");
+        let receipt = |seq: u64, reference: Option<&str>| Movement {
+            device_id: "hh-01".into(),
+            seq,
+            at: OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000),
+            kind: MovementKind::Receive,
+            gtin: "09506000134352".into(),
+            lot: None,
+            expiry: None,
+            serials: vec![],
+            qty: 1,
+            from_location: None,
+            to_location: Some("DOCK".into()),
+            sscc: None,
+            reference: reference.map(Into::into),
+            operator: None,
+            source: MovementSource::Manual,
+        };
+        let seqs = |store: &SledStore, reference: &str| -> Vec<u64> {
+            let page = store.movements_by_reference(reference, 0, 10).unwrap();
+            page.movements.iter().map(|s| s.movement.seq).collect()
+        };
+        {
+            let store = SledStore::open(&path, 8 << 20).unwrap();
+            let batch = [
+                receipt(1, Some("PL-1")),
+                receipt(2, None),
+                receipt(3, Some("PL-1")),
+                receipt(4, Some("ASN-1")),
+            ];
+            store.push("WH1", "hh-01", &batch).unwrap();
+            assert_eq!(seqs(&store, "PL-1"), vec![1, 3]);
+            // A format-4 database written before `refs` existed: no index entries, no mark.
+            store.tree(T::Refs).clear().unwrap();
+            store.tree(T::Meta).remove(META_REFS_INDEXED).unwrap();
+            store.sync().unwrap();
+            assert_eq!(seqs(&store, "PL-1"), Vec::<u64>::new());
+        }
+        let store = SledStore::open(&path, 8 << 20).unwrap();
+        assert_eq!(seqs(&store, "PL-1"), vec![1, 3]);
+        assert_eq!(seqs(&store, "ASN-1"), vec![4]);
+        assert!(store.tree(T::Meta).contains_key(META_REFS_INDEXED).unwrap());
+        store
+            .push("WH1", "hh-01", &[receipt(5, Some("PL-1"))])
+            .unwrap();
+        assert_eq!(seqs(&store, "PL-1"), vec![1, 3, 5]);
     }
 }

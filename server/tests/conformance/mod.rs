@@ -22,6 +22,7 @@ use dockhand_server::store::{
     Comment, DiscrepancyFilter, DiscrepancyKind, DiscrepancyStatus, MovementFilter, MovementRef,
     Resolution, Site, StockRow, OFFICE_DEVICE,
 };
+use dockhand_server::store::{StockPageQuery, StockPageStart, StockSort};
 use dockhand_server::{PushOutcome, StockFilter, Store, StoreError};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -66,6 +67,12 @@ pub const CASES: &[(&str, Case)] = &[
     ("unknown_item_and_location", unknown_item_and_location),
     ("comment_and_resolve", comment_and_resolve),
     ("refused_document_updates", refused_document_updates),
+    ("asn_progress", asn_progress),
+    ("pick_list_progress", pick_list_progress),
+    ("movements_per_hour", movements_per_hour),
+    ("discrepancies_after", discrepancies_after),
+    ("stock_expiry", stock_expiry),
+    ("stock_pages", stock_pages),
 ];
 
 /// Runs every case, each on a store from `make`; panics naming every case that failed.
@@ -105,7 +112,8 @@ macro_rules! conformance_tests {
             history_filters_and_paging master_data pull_order_and_compaction pull_paging_and_sites
             negative_stock count_mismatch late_count asn_receipts asn_short_on_close
             unknown_reference_and_cancelled_pick unknown_item_and_location comment_and_resolve
-            refused_document_updates);
+            refused_document_updates asn_progress pick_list_progress movements_per_hour
+            discrepancies_after stock_expiry stock_pages);
     };
 }
 pub(crate) use conformance_tests;
@@ -261,6 +269,7 @@ fn row(location: &str, gtin: &str, lot: Option<&str>, qty: i64) -> StockRow {
         gtin: gtin.into(),
         lot: lot.map(Into::into),
         qty,
+        expiry: None,
     }
 }
 
@@ -477,6 +486,7 @@ pub fn stock_conservation(store: &dyn Store) {
             gtin,
             lot,
             qty,
+            expiry: None,
         })
         .collect();
     assert_eq!(
@@ -1797,4 +1807,569 @@ pub fn refused_document_updates(store: &dyn Store) {
             .unwrap(),
         None
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dashboard reads (issue 7): document progress, movements per hour, new discrepancies
+
+/// Every movement naming `reference`, read in pages of `page`, checking each page's cursor.
+fn by_reference(store: &dyn Store, reference: &str, page: usize) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let p = store
+            .movements_by_reference(reference, after, page)
+            .unwrap();
+        assert!(p.movements.len() <= page);
+        assert!(
+            p.movements
+                .windows(2)
+                .all(|w| w[0].server_seq < w[1].server_seq),
+            "commit order"
+        );
+        out.extend(
+            p.movements
+                .iter()
+                .map(|m| (m.movement.device_id.clone(), m.movement.seq)),
+        );
+        match p.next {
+            Some(next) => {
+                assert_eq!(Some(next), p.movements.last().map(|m| m.server_seq));
+                after = next;
+            }
+            None => return out,
+        }
+    }
+}
+
+/// What was received against an ASN: the counters per GTIN and lot, its own movements by reference (paged, in
+/// commit order, nothing of other documents), and the progress built from them: lines, unexpected lots, pallets.
+pub fn asn_progress(store: &dyn Store) {
+    use dockhand_server::store::progress::Fill;
+    use dockhand_server::store::ReceivedLot;
+    master(store);
+    store
+        .put_asn(&asn(
+            "ASN-P",
+            SITE,
+            vec![line(G1, None, 10)],
+            vec![AsnPallet {
+                sscc: SSCC.into(),
+                lines: vec![line(G2, Some("P1"), 5)],
+            }],
+        ))
+        .unwrap();
+    store
+        .put_asn(&asn("ASN-Q", SITE, vec![line(G1, None, 1)], vec![]))
+        .unwrap();
+    assert_eq!(store.asn_received("ASN-P").unwrap(), vec![]);
+    assert_eq!(store.asn_progress("ASN-404").unwrap(), None);
+    let r = |seq: u64, reference: &str, gtin: &str, lot: Option<&str>, sscc: Option<&str>, qty| {
+        with(receive("hh-01", seq, "DOCK", qty), |m| {
+            m.gtin = gtin.into();
+            m.lot = lot.map(Into::into);
+            m.sscc = sscc.map(Into::into);
+            m.reference = Some(reference.into());
+        })
+    };
+    let batch = vec![
+        r(1, "ASN-P", G1, Some("B"), None, 4),
+        r(2, "ASN-Q", G1, None, None, 1),
+        r(3, "ASN-P", G1, None, None, 3),
+        r(4, "ASN-P", G2, Some("P1"), Some(SSCC), 5),
+        r(5, "ASN-P", G1, Some("A"), None, 2),
+        r(6, "ASN-P", G3, None, Some("000000000000000017"), 2),
+        // Not a receipt: indexed by its reference, counted by no counter.
+        with(pick("hh-01", 7, "DOCK", 1), |m| {
+            m.reference = Some("ASN-P".into())
+        }),
+    ];
+    assert_eq!(push(store, &batch), acked(7));
+    // A second device's receipt lands later in commit order.
+    store
+        .push(
+            SITE,
+            "hh-02",
+            &[with(r(1, "ASN-P", G1, None, None, 1), |m| {
+                m.device_id = "hh-02".into()
+            })],
+        )
+        .unwrap();
+    let lot = |gtin: &str, lot: Option<&str>, qty| ReceivedLot {
+        gtin: gtin.into(),
+        lot: lot.map(Into::into),
+        qty,
+    };
+    // By GTIN (G3 < G2 < G1 as text), then lot with "no lot" first.
+    assert_eq!(
+        store.asn_received("ASN-P").unwrap(),
+        vec![
+            lot(G3, None, 2),
+            lot(G2, Some("P1"), 5),
+            lot(G1, None, 4),
+            lot(G1, Some("A"), 2),
+            lot(G1, Some("B"), 4),
+        ]
+    );
+    assert_eq!(store.asn_received("ASN-Q").unwrap(), vec![lot(G1, None, 1)]);
+
+    let own: Vec<(String, u64)> = [1, 3, 4, 5, 6, 7]
+        .into_iter()
+        .map(|seq| ("hh-01".to_string(), seq))
+        .chain([("hh-02".to_string(), 1)])
+        .collect();
+    for page in [1, 2, 3, 100] {
+        assert_eq!(by_reference(store, "ASN-P", page), own, "page size {page}");
+    }
+    assert_eq!(by_reference(store, "ASN-Q", 10), vec![("hh-01".into(), 2)]);
+    assert_eq!(
+        by_reference(store, "ASN", 10),
+        vec![],
+        "a prefix of an id is another id"
+    );
+    let last = store.movements_by_reference("ASN-P", 0, 100).unwrap();
+    let tail = store
+        .movements_by_reference("ASN-P", last.movements[4].server_seq, 100)
+        .unwrap();
+    assert_eq!(tail.movements, last.movements[5..].to_vec());
+    assert_eq!(tail.next, None);
+
+    let p = store.asn_progress("ASN-P").unwrap().unwrap();
+    let lines: Vec<(&str, Option<&str>, u64, u64, Fill)> = p
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.gtin.as_str(),
+                l.lot.as_deref(),
+                l.expected,
+                l.received,
+                l.fill,
+            )
+        })
+        .collect();
+    // G1 without a lot on the ASN counts every lot of G1.
+    assert_eq!(
+        lines,
+        vec![
+            (G1, None, 10, 10, Fill::Complete),
+            (G2, Some("P1"), 5, 5, Fill::Complete),
+        ]
+    );
+    assert_eq!(p.unexpected, vec![lot(G3, None, 2)]);
+    let pallets: Vec<(&str, bool, u64, u64)> = p
+        .pallets
+        .iter()
+        .map(|p| (p.sscc.as_str(), p.announced, p.receipts, p.units))
+        .collect();
+    assert_eq!(
+        pallets,
+        vec![(SSCC, true, 1, 5), ("000000000000000017", false, 1, 2)]
+    );
+    // Closing marks what is missing short, as the close's discrepancies say.
+    let q = store.asn_progress("ASN-Q").unwrap().unwrap();
+    assert_eq!(q.lines[0].fill, Fill::Complete);
+    store
+        .put_asn(&asn("ASN-R", SITE, vec![line(G2, None, 3)], vec![]))
+        .unwrap();
+    store.set_asn_status("ASN-R", DocStatus::Closed).unwrap();
+    let closed = store.asn_progress("ASN-R").unwrap().unwrap();
+    assert_eq!(
+        (closed.lines[0].received, closed.lines[0].fill),
+        (0, Fill::Short)
+    );
+}
+
+/// A pick list's lines against the picks and shorts naming it, from two devices, with another list's picks and
+/// a movement of the same item without a reference left out.
+pub fn pick_list_progress(store: &dyn Store) {
+    use dockhand_server::store::progress::Fill;
+    master(store);
+    let mut list = pick_list("PL-P", SITE);
+    list.lines.push(PickLine {
+        line: 2,
+        location: "B-01".into(),
+        gtin: G2.into(),
+        lot: Some("L7".into()),
+        qty: 3,
+    });
+    store.put_pick_list(&list).unwrap();
+    store.put_pick_list(&pick_list("PL-Q", SITE)).unwrap();
+    assert_eq!(store.pick_list_progress("PL-404").unwrap(), None);
+    let fresh = store.pick_list_progress("PL-P").unwrap().unwrap();
+    assert_eq!(
+        (fresh.requested(), fresh.picked(), fresh.shorts()),
+        (5, 0, 0)
+    );
+
+    let naming = |m: Movement, list: &str| with(m, |m| m.reference = Some(list.into()));
+    let g2 = |m: Movement| {
+        with(m, |m| {
+            m.gtin = G2.into();
+            m.lot = Some("L7".into());
+        })
+    };
+    push(
+        store,
+        &[
+            receive("hh-01", 1, "A-01", 10),
+            naming(pick("hh-01", 2, "A-01", 1), "PL-P"),
+            naming(pick("hh-01", 3, "A-01", 1), "PL-Q"),
+            pick("hh-01", 4, "A-01", 1),
+        ],
+    );
+    store
+        .push(
+            SITE,
+            "hh-02",
+            &[
+                naming(pick("hh-02", 1, "A-01", 1), "PL-P"),
+                naming(g2(pick("hh-02", 2, "B-01", 1)), "PL-P"),
+                // DH:SHORT on line 2: a count of 0 at its location naming the list.
+                naming(g2(count("hh-02", 3, "B-01", 0)), "PL-P"),
+            ],
+        )
+        .unwrap();
+    let p = store.pick_list_progress("PL-P").unwrap().unwrap();
+    let lines: Vec<(u32, u64, u64, bool, Fill, Vec<String>)> = p
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.line.line,
+                l.line.qty,
+                l.picked,
+                l.shorted,
+                l.fill,
+                l.devices.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            (
+                1,
+                2,
+                2,
+                false,
+                Fill::Complete,
+                vec!["hh-01".into(), "hh-02".into()]
+            ),
+            (2, 3, 1, true, Fill::Short, vec!["hh-02".into()]),
+        ]
+    );
+    assert_eq!((p.requested(), p.picked(), p.shorts()), (5, 3, 1));
+    assert!(p.other.is_empty(), "{:?}", p.other);
+    assert_eq!(p.lines[1].last_at, Some(minutes(3)));
+    let q = store.pick_list_progress("PL-Q").unwrap().unwrap();
+    assert_eq!((q.picked(), q.lines[0].fill), (1, Fill::Outstanding));
+}
+
+/// Movements per site and hour of device time within a window, the walk bounded by `max_scan` and by the time
+/// movements were received. Uses device times around the real clock: the walk stops at movements received before
+/// the window, and every movement here is received now.
+pub fn movements_per_hour(store: &dyn Store) {
+    use dockhand_server::store::hour_of;
+    master(store);
+    let now = OffsetDateTime::now_utc();
+    let this_hour = hour_of(now);
+    let since = this_hour - Duration::hours(3);
+    let until = this_hour + Duration::hours(1);
+    let at = |m: Movement, t: OffsetDateTime| with(m, |m| m.at = t);
+    push(
+        store,
+        &[
+            at(receive("hh-01", 1, "DOCK", 5), since - Duration::minutes(1)),
+            at(receive("hh-01", 2, "DOCK", 5), since),
+            at(pick("hh-01", 3, "DOCK", 1), since + Duration::minutes(59)),
+            at(count("hh-01", 4, "DOCK", 9), since + Duration::hours(2)),
+            at(receive("hh-01", 5, "DOCK", 5), this_hour),
+            at(receive("hh-01", 6, "DOCK", 5), until),
+        ],
+    );
+    store
+        .push(
+            OTHER_SITE,
+            "hh-09",
+            &[at(
+                receive("hh-09", 1, "DOCK", 1),
+                since + Duration::minutes(5),
+            )],
+        )
+        .unwrap();
+    let counts = store.movements_per_hour(since, until, 1000).unwrap();
+    let got: Vec<(&str, OffsetDateTime, u64)> = counts
+        .hours
+        .iter()
+        .map(|h| (h.site.as_str(), h.hour, h.count))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (SITE, since, 2),
+            (SITE, since + Duration::hours(2), 1),
+            (SITE, this_hour, 1),
+            (OTHER_SITE, since, 1),
+        ]
+    );
+    assert!(counts.complete);
+    assert_eq!(
+        counts.scanned, 7,
+        "everything was received inside the window"
+    );
+
+    // Bounded by max_scan: the newest movements only, and said so.
+    let few = store.movements_per_hour(since, until, 2).unwrap();
+    assert_eq!((few.scanned, few.complete), (2, false));
+    assert_eq!(
+        few.hours.iter().map(|h| h.count).sum::<u64>(),
+        1,
+        "the newest two: hh-09's receipt in the window, hh-01's seq 6 after it"
+    );
+    // Bounded by arrival: a window that starts after every movement arrived stops at the first one it reads.
+    let later = now + Duration::days(1);
+    let none = store
+        .movements_per_hour(later, later + Duration::hours(1), 1000)
+        .unwrap();
+    assert_eq!(
+        (none.hours.len(), none.scanned, none.complete),
+        (0, 0, true)
+    );
+    let empty = store.movements_per_hour(since, since, 1000).unwrap();
+    assert!(empty.hours.is_empty() && empty.complete);
+}
+
+/// New discrepancies after an id, by id, limited: what the dashboard's live feed polls.
+pub fn discrepancies_after(store: &dyn Store) {
+    master(store);
+    assert_eq!(store.discrepancies_after(0, 10).unwrap(), vec![]);
+    push(
+        store,
+        &[
+            pick("hh-01", 1, "A-01", 1),
+            pick("hh-01", 2, "B-01", 1),
+            receive("hh-01", 3, "NOWHERE", 1),
+        ],
+    );
+    store
+        .push(OTHER_SITE, "hh-09", &[pick("hh-09", 1, "A-01", 1)])
+        .unwrap();
+    let all = store.discrepancies(&DiscrepancyFilter::default()).unwrap();
+    assert!(all.len() >= 4, "{all:?}");
+    let ids: Vec<u64> = all.iter().map(|d| d.id).collect();
+    assert_eq!(store.discrepancies_after(0, 100).unwrap(), all);
+    for (i, id) in ids.iter().enumerate() {
+        let after = store.discrepancies_after(*id, 100).unwrap();
+        assert_eq!(after, all[i + 1..].to_vec(), "after {id}");
+        let limited = store.discrepancies_after(*id, 1).unwrap();
+        assert_eq!(
+            limited,
+            all[i + 1..].iter().take(1).cloned().collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(store.discrepancies_after(u64::MAX, 10).unwrap(), vec![]);
+    // A resolution changes the record, not its place.
+    let first = ids[0];
+    store
+        .comment_discrepancy(
+            first,
+            &Comment {
+                at: minutes(9),
+                author: "office".into(),
+                text: "seen".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        store.discrepancies_after(0, 1).unwrap()[0].comments.len(),
+        1
+    );
+}
+
+/// Stock rows carry the expiry (GS1 AI 17) of the goods: the first one a movement into the row named, never
+/// overwritten by a later different date or cleared by a movement without one, kept when the row empties and
+/// fills again, and shown by the history view (`stock_as_of`) too. Rows nobody named an expiry for have none.
+/// (PostgreSQL fills `stock.expiry` at ingest from the change that follows migration 4.)
+pub fn stock_expiry(store: &dyn Store) {
+    let exp = |m: Movement, e: &str| with(m, |m| m.expiry = Some(e.into()));
+    let lot = |m: Movement, l: &str| with(m, |m| m.lot = Some(l.into()));
+    push(
+        store,
+        &[
+            exp(lot(receive("hh-01", 1, "DOCK", 5), "L1"), "2027-01-31"),
+            // A later different date into the same row does not overwrite it.
+            exp(lot(receive("hh-01", 2, "DOCK", 1), "L1"), "2028-06-30"),
+            // Put away: the expiry follows into the new row with the movement.
+            exp(
+                lot(moved("hh-01", 3, "DOCK", "A-01", 2), "L1"),
+                "2027-01-31",
+            ),
+            // No expiry: the row has none.
+            lot(receive("hh-01", 4, "DOCK", 3), "L2"),
+            // Emptied (the pick carries no expiry) and refilled with another date: the first stays.
+            lot(pick("hh-01", 5, "A-01", 2), "L1"),
+            exp(lot(receive("hh-01", 6, "A-01", 4), "L1"), "2029-12-31"),
+            // A row first filled without an expiry takes the first one named later.
+            exp(lot(receive("hh-01", 7, "DOCK", 1), "L2"), "2027-03-01"),
+        ],
+    );
+    let with_expiry = |mut r: StockRow, e: Option<&str>| {
+        r.expiry = e.map(Into::into);
+        r
+    };
+    let want = vec![
+        with_expiry(row("A-01", G1, Some("L1"), 4), Some("2027-01-31")),
+        with_expiry(row("DOCK", G1, Some("L1"), 4), Some("2027-01-31")),
+        with_expiry(row("DOCK", G1, Some("L2"), 4), Some("2027-03-01")),
+    ];
+    assert_eq!(store.stock(&site_filter()).unwrap(), want, "stock");
+    let page = store
+        .stock_page(&StockPageQuery {
+            filter: site_filter(),
+            limit: 10,
+            ..StockPageQuery::default()
+        })
+        .unwrap();
+    assert_eq!(page.rows, want, "stock_page");
+    // As of before the refill and the late expiry: the rows as they were, with the expiry known now.
+    let before = store.stock_as_of(&site_filter(), minutes(4)).unwrap();
+    assert_eq!(
+        before,
+        vec![
+            with_expiry(row("A-01", G1, Some("L1"), 2), Some("2027-01-31")),
+            with_expiry(row("DOCK", G1, Some("L1"), 4), Some("2027-01-31")),
+            with_expiry(row("DOCK", G1, Some("L2"), 3), Some("2027-03-01")),
+        ],
+        "stock_as_of"
+    );
+    let json = serde_json::to_value(&want[0]).unwrap();
+    assert_eq!(json["expiry"], "2027-01-31");
+    let none = serde_json::to_value(row("X", G1, None, 1)).unwrap();
+    assert!(
+        none["expiry"].is_null(),
+        "unknown expiry is null on the wire: {none}"
+    );
+}
+
+/// Paged stock ([`Store::stock_page`]): every sort in both directions, with and without filters, paged forward
+/// to the end and back again, equals the full, sorted [`Store::stock`] answer; zero rows never appear.
+pub fn stock_pages(store: &dyn Store) {
+    // 3 locations × 2 items × lots (none, L1, L2) with varied quantities and expiries, two sites, one zero row.
+    let mut batch = Vec::new();
+    let mut seq = 0;
+    for (l, location) in ["A-01", "A-02", "B-01"].into_iter().enumerate() {
+        for (g, gtin) in [G1, G2].into_iter().enumerate() {
+            for (k, lot) in [None, Some("L1"), Some("L2")].into_iter().enumerate() {
+                seq += 1;
+                let qty = ((l * 7 + g * 5 + k * 3) % 6 + 1) as u64;
+                let expiry = match (l + g + k) % 3 {
+                    0 => None,
+                    1 => Some("2027-01-31"),
+                    _ => Some(if k == 2 { "2026-12-01" } else { "2028-02-29" }),
+                };
+                batch.push(with(receive("hh-01", seq, location, qty), |m| {
+                    m.gtin = gtin.into();
+                    m.lot = lot.map(Into::into);
+                    m.expiry = expiry.map(Into::into);
+                }));
+            }
+        }
+    }
+    seq += 1;
+    // A lot with an expiry: sled keeps the emptied row for its expiry, which must not show.
+    let emptied = batch[1].clone();
+    batch.push(with(pick("hh-01", seq, "A-01", emptied.qty), |m| {
+        m.lot = emptied.lot.clone();
+        m.gtin = emptied.gtin.clone();
+    }));
+    push(store, &batch);
+    store
+        .push(OTHER_SITE, "hh-09", &[receive("hh-09", 1, "A-01", 3)])
+        .unwrap();
+
+    let filters = [
+        StockFilter::default(),
+        site_filter(),
+        StockFilter {
+            site: Some(SITE.into()),
+            location: Some("A-02".into()),
+            ..StockFilter::default()
+        },
+        StockFilter {
+            gtin: Some(G2.into()),
+            ..StockFilter::default()
+        },
+        StockFilter {
+            location: Some("A-01".into()),
+            lot: Some("L1".into()),
+            ..StockFilter::default()
+        },
+        StockFilter {
+            site: Some("NOPE".into()),
+            ..StockFilter::default()
+        },
+    ];
+    let sorts = [
+        StockSort::Location,
+        StockSort::Gtin,
+        StockSort::Lot,
+        StockSort::Qty,
+        StockSort::Expiry,
+    ];
+    for filter in &filters {
+        let all = store.stock(filter).unwrap();
+        assert!(all.iter().all(|r| r.qty != 0));
+        for sort in sorts {
+            for descending in [false, true] {
+                let what = format!("{filter:?} {sort:?} desc={descending}");
+                let mut want = all.clone();
+                want.sort_by(|a, b| sort.compare(a, b));
+                if descending {
+                    want.reverse();
+                }
+                for limit in [1, 4, 100] {
+                    let mut query = StockPageQuery {
+                        filter: filter.clone(),
+                        sort,
+                        descending,
+                        start: StockPageStart::First,
+                        limit,
+                    };
+                    // Forward to the end.
+                    let mut pages: Vec<Vec<StockRow>> = Vec::new();
+                    loop {
+                        let page = store.stock_page(&query).unwrap();
+                        assert!(page.rows.len() <= limit, "{what}: page too long");
+                        let Some(last) = page.rows.last().cloned() else {
+                            assert!(!page.more, "{what}: empty page with more");
+                            break;
+                        };
+                        pages.push(page.rows);
+                        if !page.more {
+                            break;
+                        }
+                        query.start = StockPageStart::After(last);
+                    }
+                    let forward: Vec<StockRow> = pages.concat();
+                    assert_eq!(forward, want, "{what} limit {limit}: forward");
+                    // Back from the last page: each `Before` page is the previous forward page.
+                    for i in (1..pages.len()).rev() {
+                        query.start = StockPageStart::Before(pages[i][0].clone());
+                        let page = store.stock_page(&query).unwrap();
+                        assert_eq!(
+                            page.rows,
+                            pages[i - 1],
+                            "{what} limit {limit}: back to page {i}"
+                        );
+                        assert_eq!(
+                            page.more,
+                            i > 1,
+                            "{what} limit {limit}: more before page {i}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
