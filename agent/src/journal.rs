@@ -6,8 +6,11 @@
 //! - Movement seqs in the journal are contiguous and increasing, across segments.
 //! - A segment is deleted only when every movement in it is covered by the acknowledged high-water mark, and only
 //!   after that mark is itself durable (the `acked` file). The active segment is never deleted.
+//! - The active segment always holds a copy of the latest state record, so deleting older segments never loses
+//!   the workflow state.
 //! - Recovery never deletes data: a torn tail (the last write of a crash) is truncated, anything else that fails its
 //!   CRC is moved to `damaged/` for inspection, together with every later segment, and reported loudly.
+//! - What recovery reports is durable: it syncs what it read before anything is replayed or built upon.
 //!
 //! # On-disk format
 //!
@@ -37,6 +40,12 @@
 //! are renamed into `damaged/`, and [`Recovery::damaged`] lists them. Records after the damage are then not replayed;
 //! seqs resume after the last good movement, so contiguity holds.
 //!
+//! A roll-over cut short by a crash can leave the last segment without its copy of the state record (its header was
+//! the torn write); recovery writes the latest state into it again, before an acknowledgement could delete the older
+//! segment that still holds it. Finally recovery `fdatasync`s the last segment and the directory: after a `kill -9`
+//! what it read may still be only in the page cache, and it must not be replayed, pushed to the server and then
+//! lost to a power cut (its seqs would be given again, to different movements).
+//!
 //! # Full disks
 //!
 //! A full disk must cost the operator a refused scan, never a damaged journal (DESIGN §3.5). Before writing, an
@@ -48,19 +57,32 @@
 //! segment is cut back to its length before the append and synced, so the file ends at the last good record and
 //! later appends never sit behind a torn one; the error is [`JournalError::Full`] (no space) or
 //! [`JournalError::WriteFailed`], and the journal stays usable. A failed roll-over removes the new segment file.
-//! Only when that clean-up itself fails is the error [`JournalError::Io`]: the journal must not be used again,
-//! and the next recovery truncates the torn tail as after a crash. [`JournalError::is_intact`] tells the cases
-//! apart.
+//! Only when that clean-up itself fails is the error [`JournalError::Io`]: the journal refuses every later append
+//! ([`JournalError::Stopped`]), since one would land behind the torn bytes and be set aside as damage at the next
+//! start, and the next recovery truncates the torn tail as after a crash. [`JournalError::is_intact`] tells the
+//! cases apart.
 //!
 //! With a quota, segments are at most a quarter of it, so acknowledged segments can be deleted and free room
 //! long before the quota is reached.
+//!
+//! # File system
+//!
+//! All I/O goes through [`fs::Fs`], [`fs::RealFs`] in production. Tests swap in a model disk (`sim::SimFs`, with
+//! the `fault-injection` feature) that cuts power after any write-like operation or fails any one of them; see
+//! `agent/tests/power_loss.rs`.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+pub mod fs;
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod sim;
+
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use dockhand_protocol::sync::Movement;
 use serde::Serialize;
+
+use self::fs::{Fs, FsFile, RealFs};
 
 const MAGIC: &[u8; 4] = b"DHJ1";
 const HEADER: usize = 8;
@@ -116,13 +138,17 @@ pub enum JournalError {
         /// The underlying error.
         source: io::Error,
     },
+    /// An earlier append failed with [`JournalError::Io`] and could not be undone: the journal takes no more
+    /// appends until it is opened again, which truncates the torn bytes.
+    #[error("journal stopped after an unrecoverable write error; restart to recover it")]
+    Stopped,
 }
 
 impl JournalError {
     /// True when the journal is still consistent and usable after this error: the append was refused whole.
     /// False (an I/O error that could not be cleaned up) means the journal must not be used again.
     pub fn is_intact(&self) -> bool {
-        !matches!(self, JournalError::Io { .. })
+        !matches!(self, JournalError::Io { .. } | JournalError::Stopped)
     }
 }
 
@@ -205,7 +231,7 @@ fn is_no_space(e: &io::Error) -> bool {
 }
 
 /// Cuts `file` back to `len` bytes and makes that durable: undoes a failed append.
-pub fn truncate_back(file: &File, len: u64) -> io::Result<()> {
+pub fn truncate_back(file: &mut dyn FsFile, len: u64) -> io::Result<()> {
     file.set_len(len)?;
     file.sync_data()
 }
@@ -250,9 +276,11 @@ struct Segment {
 /// An open journal, positioned for appending.
 #[derive(Debug)]
 pub struct Journal {
+    /// Shared: tests keep a handle on the model disk to cut its power.
+    fs: Arc<dyn Fs>,
     dir: PathBuf,
     segments: Vec<Segment>,
-    active: File,
+    active: Box<dyn FsFile>,
     active_len: u64,
     segment_bytes: u64,
     limits: Limits,
@@ -260,6 +288,8 @@ pub struct Journal {
     acked: u64,
     last_state: Option<Vec<u8>>,
     buf: Vec<u8>,
+    /// Set when a failed append could not be undone; see [`JournalError::Stopped`].
+    stopped: bool,
 }
 
 enum Scan {
@@ -275,15 +305,22 @@ fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:020}.seg"))
 }
 
+/// The ids of the segment files in `dir`, oldest first.
+fn segment_ids(fs: &dyn Fs, dir: &Path) -> Result<Vec<u64>, JournalError> {
+    let mut ids: Vec<u64> = fs
+        .list(dir)
+        .map_err(io_err(dir))?
+        .iter()
+        .filter_map(|name| name.strip_suffix(".seg")?.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 /// The seq of the first movement in a segment file, from its first 64 KiB (a segment starts with the magic, a
 /// copy of the latest state record, then movements); `None` if unreadable or none there.
-fn first_movement_seq(path: &Path) -> Option<u64> {
-    let mut head = Vec::with_capacity(64 << 10);
-    File::open(path)
-        .ok()?
-        .take(64 << 10)
-        .read_to_end(&mut head)
-        .ok()?;
+fn first_movement_seq(fs: &dyn Fs, path: &Path) -> Option<u64> {
+    let head = fs.read(path, 64 << 10).ok()?;
     let mut first = None;
     let _ = scan_segment(&head, |record| {
         if let (None, Record::Movement(m)) = (first, &record) {
@@ -301,21 +338,22 @@ fn first_movement_seq(path: &Path) -> Option<u64> {
 /// written, which parses as a torn tail and is left out. A segment deleted meanwhile (by an ack) held only
 /// acknowledged movements and is skipped.
 pub fn read_movements(dir: &Path, after: u64, max: usize) -> Result<Vec<Movement>, JournalError> {
-    let mut ids: Vec<u64> = fs::read_dir(dir)
-        .map_err(io_err(dir))?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name();
-            let name = name.to_str()?;
-            name.strip_suffix(".seg")?.parse().ok()
-        })
-        .collect();
-    ids.sort_unstable();
+    read_movements_on(&RealFs, dir, after, max)
+}
+
+/// [`read_movements`] on a given file system.
+pub fn read_movements_on(
+    fs: &dyn Fs,
+    dir: &Path,
+    after: u64,
+    max: usize,
+) -> Result<Vec<Movement>, JournalError> {
+    let ids = segment_ids(fs, dir)?;
     // Start at the last segment whose first movement is at or before `after + 1`: older segments hold only what
     // was already read (a backlog of days would otherwise be re-read from its start at every refill).
     let mut start = 0;
     for (i, &id) in ids.iter().enumerate().rev() {
-        match first_movement_seq(&segment_path(dir, id)) {
+        match first_movement_seq(fs, &segment_path(dir, id)) {
             Some(first) if first <= after.saturating_add(1) => {
                 start = i;
                 break;
@@ -326,7 +364,7 @@ pub fn read_movements(dir: &Path, after: u64, max: usize) -> Result<Vec<Movement
     let mut out = Vec::new();
     for &id in &ids[start..] {
         let path = segment_path(dir, id);
-        let data = match fs::read(&path) {
+        let data = match fs.read(&path, usize::MAX) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io_err(&path)(e)),
@@ -347,16 +385,44 @@ pub fn read_movements(dir: &Path, after: u64, max: usize) -> Result<Vec<Movement
     Ok(out)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), JournalError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
+fn sync_dir(fs: &dyn Fs, dir: &Path) -> Result<(), JournalError> {
+    fs.sync_dir(dir).map_err(io_err(dir))
+}
+
+/// Creates `dir` if it is missing, durably: a new directory's name is durable only once its parent is synced.
+fn ensure_dir(fs: &dyn Fs, dir: &Path) -> Result<(), JournalError> {
+    // The topmost missing ancestor; it and everything below it are new.
+    let mut top = None;
+    for p in dir.ancestors().filter(|p| !p.as_os_str().is_empty()) {
+        match fs.list(p) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => top = Some(p),
+            Err(e) => return Err(io_err(p)(e)),
+        }
+    }
+    let Some(top) = top else { return Ok(()) };
+    fs.create_dir_all(dir).map_err(io_err(dir))?;
+    let mut new: Vec<&Path> = dir.ancestors().take_while(|p| p.starts_with(top)).collect();
+    new.reverse();
+    for p in new {
+        let parent = match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        sync_dir(fs, parent)?;
+    }
+    Ok(())
 }
 
 /// Parses records from `data` (a whole segment), calling `on` for each good one. Returns how parsing ended.
 fn scan_segment(data: &[u8], mut on: impl FnMut(Record) -> Result<(), ()>) -> Scan {
-    if data.len() < MAGIC.len() {
-        // A segment whose magic never made it to disk is a torn creation.
+    // A segment whose magic never made it to disk whole is a torn creation: the header is its first write, and a
+    // power cut may keep part of it, or none, with a zero-filled tail.
+    let torn_magic = data.len() < MAGIC.len() || {
+        let same = data.iter().zip(MAGIC).take_while(|(a, b)| a == b).count();
+        same < MAGIC.len() && data[same..].iter().all(|&b| b == 0)
+    };
+    if torn_magic {
         return Scan::TornAt(0);
     }
     if &data[..4] != MAGIC {
@@ -440,13 +506,16 @@ fn encode_record(record: &Record, out: &mut Vec<u8>) -> Result<(), JournalError>
     Ok(())
 }
 
-fn read_acked(dir: &Path) -> Result<u64, JournalError> {
+fn read_acked(fs: &dyn Fs, dir: &Path) -> Result<u64, JournalError> {
     let path = dir.join("acked");
-    match fs::read_to_string(&path) {
-        Ok(s) => Ok(s.trim().parse().unwrap_or_else(|_| {
-            tracing::error!(path = %path.display(), "acked file unreadable; assuming nothing acked, the server will acknowledge replays");
-            0
-        })),
+    match fs.read(&path, 64) {
+        Ok(s) => Ok(std::str::from_utf8(&s)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| {
+                tracing::error!(path = %path.display(), "acked file unreadable; assuming nothing acked, the server will acknowledge replays");
+                0
+            })),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(io_err(&path)(e)),
     }
@@ -456,47 +525,53 @@ fn read_acked(dir: &Path) -> Result<u64, JournalError> {
 ///
 /// On failure (a full disk) the temp file is removed, so it takes no space, and the old file is unchanged.
 pub fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
+    write_atomic_on(&RealFs, dir, name, data)
+}
+
+/// [`write_atomic`] on a given file system.
+pub fn write_atomic_on(fs: &dyn Fs, dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
-    let written = File::create(&tmp).and_then(|mut f| {
-        f.write_all(data)?;
+    let written = fs.create(&tmp).and_then(|mut f| {
+        f.append(data)?;
         f.sync_data()
     });
     if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
+        let _ = fs.remove_file(&tmp);
         return Err(e);
     }
-    fs::rename(&tmp, dir.join(name))?;
-    File::open(dir)?.sync_all()
+    fs.rename(&tmp, &dir.join(name))?;
+    fs.sync_dir(dir)
 }
 
 impl Journal {
     /// Opens (creating if needed) the journal in `dir` and recovers it. See the module doc.
     pub fn open(dir: &Path, segment_bytes: u64) -> Result<(Journal, Recovery), JournalError> {
-        fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let mut ids: Vec<u64> = fs::read_dir(dir)
-            .map_err(io_err(dir))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                name.strip_suffix(".seg")?.parse().ok()
-            })
-            .collect();
-        ids.sort_unstable();
+        Journal::open_on(Arc::new(RealFs), dir, segment_bytes)
+    }
 
+    /// [`Journal::open`] on a given file system.
+    pub fn open_on(
+        fs: Arc<dyn Fs>,
+        dir: &Path,
+        segment_bytes: u64,
+    ) -> Result<(Journal, Recovery), JournalError> {
+        ensure_dir(&*fs, dir)?;
+        let ids = segment_ids(&*fs, dir)?;
         let mut rec = Recovery {
-            acked: read_acked(dir)?,
+            acked: read_acked(&*fs, dir)?,
             ..Recovery::default()
         };
         let mut segments = Vec::new();
         let mut damaged_from: Option<usize> = None;
+        // Where the last segment's torn tail starts, and whether what is kept of it holds a state record.
+        let mut torn_at = None;
+        let mut last_has_state = false;
         let count = ids.len();
         for (i, &id) in ids.iter().enumerate() {
             let path = segment_path(dir, id);
-            let mut data = Vec::new();
-            File::open(&path)
-                .and_then(|mut f| f.read_to_end(&mut data))
-                .map_err(io_err(&path))?;
+            let data = fs.read(&path, usize::MAX).map_err(io_err(&path))?;
             let mut max_seq = None;
+            let mut has_state = false;
             let before = rec.movements.len();
             let outcome = scan_segment(&data, |record| {
                 match record {
@@ -508,13 +583,17 @@ impl Journal {
                         max_seq = Some(m.seq);
                         rec.movements.push(m);
                     }
-                    Record::State(s) => rec.state = Some(s),
+                    Record::State(s) => {
+                        rec.state = Some(s);
+                        has_state = true;
+                    }
                 }
                 Ok(())
             });
+            last_has_state = has_state;
             let is_last = i + 1 == count;
-            match outcome {
-                Scan::Clean => {}
+            let len = match outcome {
+                Scan::Clean => data.len() as u64,
                 Scan::TornAt(at) if is_last => {
                     rec.truncated_bytes = data.len() as u64 - at;
                     tracing::warn!(
@@ -522,18 +601,9 @@ impl Journal {
                         bytes = rec.truncated_bytes,
                         "journal: truncating the torn tail of an interrupted write"
                     );
-                    if at < MAGIC.len() as u64 {
-                        let mut f = File::create(&path).map_err(io_err(&path))?;
-                        f.write_all(MAGIC).map_err(io_err(&path))?;
-                        f.sync_data().map_err(io_err(&path))?;
-                    } else {
-                        let f = OpenOptions::new()
-                            .write(true)
-                            .open(&path)
-                            .map_err(io_err(&path))?;
-                        f.set_len(at).map_err(io_err(&path))?;
-                        f.sync_data().map_err(io_err(&path))?;
-                    }
+                    // Cut when the segment is opened for appending, below.
+                    torn_at = Some(at);
+                    at.max(MAGIC.len() as u64)
                 }
                 Scan::TornAt(at) | Scan::CorruptAt(at) => {
                     tracing::error!(
@@ -545,23 +615,30 @@ impl Journal {
                     );
                     damaged_from = Some(i);
                     let damaged_dir = dir.join("damaged");
-                    fs::create_dir_all(&damaged_dir).map_err(io_err(&damaged_dir))?;
+                    fs.create_dir_all(&damaged_dir)
+                        .map_err(io_err(&damaged_dir))?;
                     let aside = damaged_dir.join(format!("{id:020}.seg"));
-                    fs::rename(&path, &aside).map_err(io_err(&path))?;
+                    fs.rename(&path, &aside).map_err(io_err(&path))?;
                     rec.damaged.push(aside);
-                    let mut f = File::create(&path).map_err(io_err(&path))?;
-                    f.write_all(&data[..at as usize]).map_err(io_err(&path))?;
+                    // Damage in the magic itself keeps nothing, but the fresh file still needs a magic: appends
+                    // to a file without one would be set aside as damage at the next start.
+                    let kept = if at < MAGIC.len() as u64 {
+                        &MAGIC[..]
+                    } else {
+                        &data[..at as usize]
+                    };
+                    let mut f = fs.create(&path).map_err(io_err(&path))?;
+                    f.append(kept).map_err(io_err(&path))?;
                     f.sync_data().map_err(io_err(&path))?;
                     segments.push(Segment {
                         id,
                         path,
                         max_seq,
-                        len: at,
+                        len: kept.len() as u64,
                     });
                     break;
                 }
-            }
-            let len = fs::metadata(&path).map_err(io_err(&path))?.len();
+            };
             segments.push(Segment {
                 id,
                 path,
@@ -574,28 +651,32 @@ impl Journal {
             for &id in &ids[i + 1..] {
                 let path = segment_path(dir, id);
                 let aside = damaged_dir.join(format!("{id:020}.seg"));
-                fs::rename(&path, &aside).map_err(io_err(&path))?;
+                fs.rename(&path, &aside).map_err(io_err(&path))?;
                 tracing::error!(segment = %aside.display(), "journal: later segment set aside after damage");
                 rec.damaged.push(aside);
             }
+            sync_dir(&*fs, &damaged_dir)?;
         }
-        sync_dir(dir)?;
 
         let last_seq = rec.last_seq();
-        let (active, active_len) = match segments.last() {
+        let (active, active_len) = match segments.last_mut() {
             Some(seg) => {
-                let f = OpenOptions::new()
-                    .append(true)
-                    .open(&seg.path)
+                let mut f = fs.open_append(&seg.path).map_err(io_err(&seg.path))?;
+                let restored = recover_tail(&mut *f, torn_at, rec.state.as_deref(), last_has_state)
                     .map_err(io_err(&seg.path))?;
-                let len = f.metadata().map_err(io_err(&seg.path))?.len();
+                if restored {
+                    tracing::warn!(segment = %seg.path.display(),
+                        "journal: the last segment had lost its copy of the workflow state (a roll-over cut \
+                         short); written again");
+                }
+                seg.len = f.size().map_err(io_err(&seg.path))?;
+                let len = seg.len;
                 (f, len)
             }
             None => {
                 let id = 1;
                 let path = segment_path(dir, id);
-                let f = create_segment(&path, MAGIC).map_err(io_err(&path))?;
-                sync_dir(dir)?;
+                let f = create_segment(&*fs, &path, MAGIC).map_err(io_err(&path))?;
                 segments.push(Segment {
                     id,
                     path,
@@ -605,7 +686,10 @@ impl Journal {
                 (f, MAGIC.len() as u64)
             }
         };
+        // Truncations, renames into damaged/ and a new first segment all become durable here.
+        sync_dir(&*fs, dir)?;
         let journal = Journal {
+            fs,
             dir: dir.to_path_buf(),
             segments,
             active,
@@ -616,6 +700,7 @@ impl Journal {
             acked: rec.acked,
             last_state: rec.state.clone(),
             buf: Vec::new(),
+            stopped: false,
         };
         Ok((journal, rec))
     }
@@ -661,8 +746,12 @@ impl Journal {
     ///
     /// Refused whole, with nothing written, when it does not fit the [`Limits`] ([`JournalError::Full`]). After a
     /// failed write the segment is cut back to where it was, so the journal stays usable
-    /// ([`JournalError::is_intact`]); only if that fails too must the journal not be used again.
+    /// ([`JournalError::is_intact`]); only if that fails too must the journal not be used again, and it refuses
+    /// every later append ([`JournalError::Stopped`]).
     pub fn append(&mut self, records: &[Record]) -> Result<(), JournalError> {
+        if self.stopped {
+            return Err(JournalError::Stopped);
+        }
         if records.is_empty() {
             return Ok(());
         }
@@ -696,7 +785,7 @@ impl Journal {
         let before = self.active_len;
         let written = self
             .active
-            .write_all(&self.buf)
+            .append(&self.buf)
             .and_then(|()| self.active.sync_data());
         if let Err(e) = written {
             return Err(self.cut_back(before, e, self.buf.len() as u64));
@@ -729,7 +818,7 @@ impl Journal {
         if self.limits.min_free_bytes == 0 {
             return Ok(());
         }
-        match free_space(&self.dir) {
+        match self.fs.free_space(&self.dir) {
             Ok(free) => {
                 let floor = need.saturating_add(self.limits.min_free_bytes);
                 if free < floor {
@@ -749,13 +838,14 @@ impl Journal {
     }
 
     /// Undoes a failed append of `need` bytes to the active segment by cutting it back to `len`. Returns the error
-    /// to report: intact if the cut worked, [`JournalError::Io`] (journal unusable) if not.
+    /// to report: intact if the cut worked, [`JournalError::Io`] (journal stopped) if not.
     fn cut_back(&mut self, len: u64, cause: io::Error, need: u64) -> JournalError {
         let path = self.segments.last().expect("active segment").path.clone();
-        if let Err(e) = truncate_back(&self.active, len) {
+        if let Err(e) = truncate_back(&mut *self.active, len) {
             tracing::error!(segment = %path.display(), write_error = %cause, error = %e,
                 "journal: could not cut the segment back after a failed write; the journal stops here and the \
                  torn tail is truncated at the next start");
+            self.stopped = true;
             return JournalError::Io {
                 path,
                 source: cause,
@@ -772,7 +862,7 @@ impl Journal {
             let needed_bytes = need.saturating_add(self.limits.min_free_bytes);
             JournalError::Full(Shortage {
                 limit: Limit::NoSpace,
-                free_bytes: free_space(&self.dir).unwrap_or(0),
+                free_bytes: self.fs.free_space(&self.dir).unwrap_or(0),
                 needed_bytes,
             })
         } else {
@@ -797,18 +887,20 @@ impl Journal {
     fn roll(&mut self, header: &[u8], need: u64) -> Result<(), JournalError> {
         let id = self.segments.last().map_or(1, |s| s.id + 1);
         let path = segment_path(&self.dir, id);
-        let created = create_segment(&path, header)
-            .and_then(|f| File::open(&self.dir)?.sync_all().map(|()| f));
+        let fs = &*self.fs;
+        let created =
+            create_segment(fs, &path, header).and_then(|f| fs.sync_dir(&self.dir).map(|()| f));
         let f = match created {
             Ok(f) => f,
             Err(cause) => {
-                let removed = match fs::remove_file(&path) {
+                let removed = match fs.remove_file(&path) {
                     Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-                    _ => File::open(&self.dir).and_then(|d| d.sync_all()),
+                    _ => fs.sync_dir(&self.dir),
                 };
                 if let Err(e) = removed {
                     tracing::error!(segment = %path.display(), write_error = %cause, error = %e,
                         "journal: could not remove a half-created segment; the journal stops here");
+                    self.stopped = true;
                     return Err(JournalError::Io {
                         path,
                         source: cause,
@@ -836,7 +928,7 @@ impl Journal {
         if hw <= self.acked {
             return Ok(0);
         }
-        write_atomic(&self.dir, "acked", format!("{hw}\n").as_bytes())
+        write_atomic_on(&*self.fs, &self.dir, "acked", format!("{hw}\n").as_bytes())
             .map_err(io_err(&self.dir.join("acked")))?;
         self.acked = hw;
         let active = self.segments.len() - 1;
@@ -847,23 +939,48 @@ impl Journal {
         for _ in 0..deletable {
             // Forget a segment only once its file is gone, so `total_bytes` never undercounts.
             let path = &self.segments[0].path;
-            fs::remove_file(path).map_err(io_err(path))?;
+            self.fs.remove_file(path).map_err(io_err(path))?;
             self.segments.remove(0);
         }
         if deletable > 0 {
-            sync_dir(&self.dir)?;
+            sync_dir(&*self.fs, &self.dir)?;
         }
         Ok(deletable)
     }
 }
 
+/// Readies the last segment for appending after recovery: cuts its torn tail (`torn_at`), writes the latest
+/// `state` into it again if what is left of it lost its copy, and syncs it, so that everything recovery read from
+/// it is durable. Returns whether the state was written again.
+fn recover_tail(
+    f: &mut dyn FsFile,
+    torn_at: Option<u64>,
+    state: Option<&[u8]>,
+    has_state: bool,
+) -> Result<bool, io::Error> {
+    match torn_at {
+        // Not even the magic made it: the segment starts afresh.
+        Some(at) if at < MAGIC.len() as u64 => {
+            f.set_len(0)?;
+            f.append(MAGIC)?;
+        }
+        Some(at) => f.set_len(at)?,
+        None => {}
+    }
+    let restore = state.filter(|_| !has_state);
+    if let Some(state) = restore {
+        let mut buf = Vec::new();
+        encode_record(&Record::State(state.to_vec()), &mut buf).map_err(io::Error::other)?;
+        f.append(&buf)?;
+    }
+    f.sync_data()?;
+    Ok(restore.is_some())
+}
+
 /// Creates a segment file holding `header` (the magic, maybe a state record) and syncs it.
-fn create_segment(path: &Path, header: &[u8]) -> io::Result<File> {
-    let mut f = OpenOptions::new()
-        .create_new(true)
-        .append(true)
-        .open(path)?;
-    f.write_all(header)?;
+fn create_segment(fs: &dyn Fs, path: &Path, header: &[u8]) -> io::Result<Box<dyn FsFile>> {
+    let mut f = fs.create_new(path)?;
+    f.append(header)?;
     f.sync_data()?;
     Ok(f)
 }
@@ -873,6 +990,7 @@ pub(crate) mod tests {
     use super::*;
     use dockhand_protocol::sync::{MovementKind, MovementSource};
     use proptest::prelude::*;
+    use std::fs;
 
     /// A receipt of one unit with seq `seq` and lot `L<seq>` (also the writer's test fixture).
     pub(crate) fn mv(seq: u64) -> Movement {
@@ -1176,14 +1294,204 @@ pub(crate) mod tests {
         // A failed append as a full disk leaves it: part of a record on disk.
         let mut partial = Vec::new();
         encode_record(&Record::Movement(mv(4)), &mut partial).unwrap();
-        j.active.write_all(&partial[..partial.len() / 2]).unwrap();
-        truncate_back(&j.active, good).unwrap();
+        j.active.append(&partial[..partial.len() / 2]).unwrap();
+        truncate_back(&mut *j.active, good).unwrap();
         // The append position follows the cut (O_APPEND), so the next record lands right after the good ones.
         j.append(&[Record::Movement(mv(4))]).unwrap();
         drop(j);
         let (_, rec) = Journal::open(tmp.path(), DEFAULT_SEGMENT_BYTES).unwrap();
         assert_eq!(seqs(&rec), vec![1, 2, 3, 4]);
         assert_eq!(rec.truncated_bytes, 0);
+        assert!(rec.damaged.is_empty());
+    }
+
+    // Regression tests for what the power-loss loops (agent/tests/power_loss.rs) found, on the model disk. Each
+    // names the loop's replay coordinates; the loop's session is the same with any later change to the journal
+    // only as long as its operations are, so each is also set up here directly.
+
+    use super::sim::{Fault, OpClass, SimFs};
+
+    const SIM_DIR: &str = "/data/journal";
+
+    fn sim_open(fs: &Arc<SimFs>, segment_bytes: u64) -> (Journal, Recovery) {
+        Journal::open_on(fs.clone(), Path::new(SIM_DIR), segment_bytes).unwrap()
+    }
+
+    /// Found at `DOCKHAND_SEED=0x5eed20261127 DOCKHAND_CUT=13`: a roll-over cut after the new segment's name
+    /// reached the disk but before its header (magic + state copy) did left the last segment without the state;
+    /// once an ack deleted the older segment, the workflow state was gone.
+    #[test]
+    fn regression_state_survives_a_roll_over_cut_before_its_header_reached_the_disk() {
+        let mut found = 0;
+        for seed in 0..16 {
+            let fs = Arc::new(SimFs::new(seed));
+            let (mut j, _) = sim_open(&fs, 300);
+            j.append(&[Record::State(b"receiving ASN-7".to_vec())])
+                .unwrap();
+            append_n(&mut j, 1, 2);
+            let segments = j.segment_count();
+            // The next append rolls over: cut the power right after it creates the new file.
+            fs.cut_power_after(1);
+            assert!(j.append(&[Record::Movement(mv(3))]).is_err());
+            drop(j);
+            let crash = fs.reboot();
+            let (mut j, rec) = sim_open(&fs, 300);
+            if j.segment_count() > segments {
+                // The new segment's name survived the cut, its header did not.
+                found += 1;
+                assert!(
+                    rec.truncated_bytes == 0 && rec.damaged.is_empty(),
+                    "{crash}"
+                );
+            }
+            assert_eq!(
+                rec.state.as_deref(),
+                Some(&b"receiving ASN-7"[..]),
+                "{crash}"
+            );
+            j.append(&[Record::Movement(mv(3))]).unwrap();
+            assert!(j.ack(3).unwrap() > 0, "older segments deleted");
+            drop(j);
+            fs.reboot();
+            let (_, rec) = sim_open(&fs, 300);
+            assert_eq!(
+                rec.state.as_deref(),
+                Some(&b"receiving ASN-7"[..]),
+                "seed {seed}: {crash}"
+            );
+            assert_eq!(rec.last_seq(), 3);
+        }
+        assert!(found > 0, "no seed kept the new segment's name");
+    }
+
+    /// Found at `DOCKHAND_SEED=0x5eed20261127 DOCKHAND_CUT=3` (a second cut during recovery) and in the recovery
+    /// fault loop at cut 184: a segment whose creation was torn, its magic partly written and the rest zeros (the
+    /// size reached the disk, the data did not), was set aside as damage instead of truncated. The "wrong magic"
+    /// row pins a second bug this table found: damage in the magic itself left a fresh segment *without* a magic,
+    /// so the next start set every append made to it aside as damage too.
+    #[test]
+    fn regression_a_torn_segment_creation_is_a_torn_tail_not_damage() {
+        // (case, bytes of the newest segment, torn: truncated and not damage)
+        let cases: &[(&str, Vec<u8>, bool)] = &[
+            ("empty", vec![], true),
+            ("half the magic", b"DH".to_vec(), true),
+            (
+                "half the magic, zero-filled",
+                [&b"DH"[..], &[0; 2]].concat(),
+                true,
+            ),
+            ("zero-filled block", vec![0; 4096], true),
+            (
+                "magic less a byte, zero-filled",
+                [&b"DHJ"[..], &[0; 53]].concat(),
+                true,
+            ),
+            ("wrong magic", b"DHJ2".to_vec(), false),
+            ("zeros then data", [&[0; 8][..], b"data"].concat(), false),
+        ];
+        for (case, bytes, torn) in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let (mut j, _) = Journal::open(tmp.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+            append_n(&mut j, 1, 3);
+            drop(j);
+            fs::write(segment_path(tmp.path(), 2), bytes).unwrap();
+            let (mut j, rec) = Journal::open(tmp.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+            assert_eq!(seqs(&rec), vec![1, 2, 3], "{case}");
+            assert_eq!(rec.damaged.is_empty(), *torn, "{case}: {:?}", rec.damaged);
+            assert_eq!(
+                rec.truncated_bytes,
+                if *torn { bytes.len() as u64 } else { 0 },
+                "{case}"
+            );
+            // Either way the journal goes on in a sound newest segment.
+            j.append(&[Record::Movement(mv(4))]).unwrap();
+            drop(j);
+            let (_, rec) = Journal::open(tmp.path(), DEFAULT_SEGMENT_BYTES).unwrap();
+            assert_eq!(seqs(&rec), vec![1, 2, 3, 4], "{case}");
+            assert!(rec.damaged.is_empty() && rec.truncated_bytes == 0, "{case}");
+        }
+    }
+
+    /// Found at `DOCKHAND_SEED=0x5eed20261127 DOCKHAND_CUT=9` (kill -9 loop): after a `kill -9` between a write and
+    /// its `fdatasync`, recovery read the record from the page cache and replayed it, but never synced it; a power
+    /// cut then lost it, and its seq would have been given again, to another movement.
+    #[test]
+    fn regression_recovery_syncs_what_it_read_so_kill_9_then_power_cut_loses_nothing() {
+        for seed in 0..8 {
+            let fs = Arc::new(SimFs::new(seed));
+            let (mut j, _) = sim_open(&fs, DEFAULT_SEGMENT_BYTES);
+            append_n(&mut j, 1, 2);
+            // Killed right after the write of seq 3, before its fdatasync.
+            fs.cut_power_after(1);
+            assert!(j.append(&[Record::Movement(mv(3))]).is_err());
+            drop(j);
+            fs.kill();
+            let (j, rec) = sim_open(&fs, DEFAULT_SEGMENT_BYTES);
+            assert_eq!(seqs(&rec), vec![1, 2, 3], "the page cache held seq 3");
+            drop(j);
+            let crash = fs.reboot();
+            let (_, rec) = sim_open(&fs, DEFAULT_SEGMENT_BYTES);
+            assert_eq!(seqs(&rec), vec![1, 2, 3], "seed {seed}: {crash}");
+        }
+    }
+
+    /// Found by every cut point of the loops once the model disk made a new directory's name durable only with its
+    /// parent synced: a fresh journal's first confirmed scans could vanish with the whole `journal/` directory.
+    #[test]
+    fn regression_a_new_journal_directory_is_durable_in_its_parent() {
+        for seed in 0..32 {
+            let fs = Arc::new(SimFs::new(seed));
+            let (mut j, _) = sim_open(&fs, DEFAULT_SEGMENT_BYTES);
+            append_n(&mut j, 1, 1);
+            drop(j);
+            let crash = fs.reboot();
+            let (_, rec) = sim_open(&fs, DEFAULT_SEGMENT_BYTES);
+            assert_eq!(seqs(&rec), vec![1], "seed {seed}: {crash}");
+        }
+    }
+
+    /// A failed append whose cut-back fails too leaves torn bytes at the end of the segment. An append accepted
+    /// after that would sit behind them: confirmed, then set aside as damage by the next recovery. So the journal
+    /// refuses every append until it is reopened.
+    #[test]
+    fn regression_no_append_is_confirmed_behind_bytes_a_failed_cut_back_left() {
+        let fs = Arc::new(SimFs::new(5));
+        let (mut j, _) = sim_open(&fs, DEFAULT_SEGMENT_BYTES);
+        append_n(&mut j, 1, 2);
+        let seg = segment_path(Path::new(SIM_DIR), 1);
+        let good = fs.contents(&seg).unwrap().len();
+        // The write of seq 3 fails after part of it, and so does the truncation that would undo it.
+        fs.inject(Fault::once(OpClass::Write, 1, libc::EIO));
+        fs.inject(Fault::once(OpClass::Write, 2, libc::EIO));
+        let err = j.append(&[Record::Movement(mv(3))]).unwrap_err();
+        assert!(
+            matches!(err, JournalError::Io { .. }) && !err.is_intact(),
+            "{err}"
+        );
+        assert!(
+            fs.contents(&seg).unwrap().len() > good,
+            "torn bytes left behind"
+        );
+        // The disk is healthy again, the journal still refuses.
+        fs.heal();
+        for seq in [3, 3] {
+            let err = j.append(&[Record::Movement(mv(seq))]).unwrap_err();
+            assert!(
+                matches!(err, JournalError::Stopped) && !err.is_intact(),
+                "{err}"
+            );
+        }
+        drop(j);
+        // The agent restarts: recovery truncates the torn bytes and the journal goes on.
+        fs.kill();
+        let (mut j, rec) = sim_open(&fs, DEFAULT_SEGMENT_BYTES);
+        assert_eq!(seqs(&rec), vec![1, 2]);
+        assert!(rec.truncated_bytes > 0 && rec.damaged.is_empty());
+        j.append(&[Record::Movement(mv(3))]).unwrap();
+        drop(j);
+        fs.reboot();
+        let (_, rec) = sim_open(&fs, DEFAULT_SEGMENT_BYTES);
+        assert_eq!(seqs(&rec), vec![1, 2, 3]);
         assert!(rec.damaged.is_empty());
     }
 

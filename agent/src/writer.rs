@@ -923,11 +923,18 @@ mod tests {
         let a2 = r2.blocking_recv().unwrap();
         let err = a2.clone().unwrap_err();
         assert!(
-            err.starts_with("storage error: scan not stored (journal write failed at /data/journal/")
-                && err.ends_with("; check the disk"),
+            err.starts_with(
+                "storage error: scan not stored (journal write failed at /data/journal/"
+            ) && err.ends_with("; check the disk"),
             "{err}"
         );
-        let episode = t.stats.lock().unwrap().storage_full.clone().expect("episode");
+        let episode = t
+            .stats
+            .lock()
+            .unwrap()
+            .storage_full
+            .clone()
+            .expect("episode");
         assert_eq!((episode.limit, episode.refused_scans), (None, 1));
         let (s3, r3) = t.engine.scan(None);
         let a3 = r3.blocking_recv().unwrap();
@@ -942,7 +949,11 @@ mod tests {
         let (_, rec) = Journal::open_on(fs.clone(), dir, DEFAULT_SEGMENT_BYTES).unwrap();
         let seqs: Vec<u64> = rec.movements.iter().map(|m| m.seq).collect();
         assert_eq!(seqs, vec![1, 2]);
-        assert_eq!(rec.state.as_deref(), Some(&b"state-1"[..]), "state-2 was refused");
+        assert_eq!(
+            rec.state.as_deref(),
+            Some(&b"state-1"[..]),
+            "state-2 was refused"
+        );
     }
 
     /// Writes fail from now on (EIO), so the journal cannot undo the failed one: the writer answers "journal
@@ -958,7 +969,10 @@ mod tests {
         let (_, r2) = t.engine.scan(None);
         let a2 = r2.blocking_recv().unwrap();
         let err = a2.clone().unwrap_err();
-        assert!(err.starts_with("journal failed, scan not stored: "), "{err}");
+        assert!(
+            err.starts_with("journal failed, scan not stored: "),
+            "{err}"
+        );
         assert!(!is_storage_refusal(&err), "a failure, not a refusal");
         let failed = t.stats.lock().unwrap().failed.clone().expect("failed");
         assert!(failed.contains("Input/output error"), "{failed}");
@@ -966,10 +980,9 @@ mod tests {
             .enable_time()
             .build()
             .unwrap()
-            .block_on(tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                t.fatal.notified(),
-            ));
+            .block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(5), t.fatal.notified()).await
+            });
         assert!(fatal.is_ok(), "the agent is told to stop");
         t.thread.join().unwrap();
         let later: Vec<_> = (0..3)

