@@ -170,6 +170,16 @@ impl Browser {
         self.cmd("POST", "/url", json!({ "url": url })).map(drop)
     }
 
+    /// Resizes the window (CSS pixels), e.g. to a tablet's viewport.
+    pub fn set_window(&self, width: u32, height: u32) -> Result<()> {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            json!({ "width": width, "height": height }),
+        )
+        .map(drop)
+    }
+
     /// The current URL.
     pub fn url(&self) -> Result<String> {
         self.cmd("GET", "/url", Value::Null)?

@@ -207,6 +207,7 @@ fn office_reconciles_in_a_browser() -> Result<()> {
     resolve_discrepancy(&browser, &base)?;
     receipts_and_pick_lists(&browser, &base)?;
     device_goes_offline(&browser, &base, &mut agent)?;
+    overview_and_tablet(&browser, &base)?;
     drop(scanner);
     Ok(())
 }
@@ -457,5 +458,36 @@ fn device_goes_offline(browser: &Browser, base: &str, agent: &mut AgentProc) -> 
         bail!("the page was reloaded instead of updated live: {mark}");
     }
     shot(browser, "10-devices-offline")?;
+    Ok(())
+}
+
+/// The movements-per-hour chart, and the stock page at a tablet's size (portrait, 800 CSS pixels wide): the
+/// table must fit the width without a horizontal scrollbar on the page itself.
+fn overview_and_tablet(browser: &Browser, base: &str) -> Result<()> {
+    browser.goto(&format!("{base}/overview"))?;
+    browser.wait_for("svg", WAIT)?;
+    shot(browser, "11-overview")?;
+    browser.set_window(800, 1280)?;
+    browser.goto(&format!("{base}/stock"))?;
+    browser.wait_for("#stock-table", WAIT)?;
+    let overflow = browser.execute(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+        vec![],
+    )?;
+    ensure!(
+        overflow.as_i64() == Some(0),
+        "the page scrolls sideways on a tablet by {overflow} px"
+    );
+    // Every column, quantity included, is visible without scrolling the table either.
+    let hidden = browser.execute(
+        "const t = document.querySelector('#stock-table'); \
+         const w = t.closest('.table-wrap') || t; return w.scrollWidth - w.clientWidth",
+        vec![],
+    )?;
+    ensure!(
+        hidden.as_i64().is_some_and(|px| px <= 0),
+        "the stock table hides {hidden} px on a tablet"
+    );
+    shot(browser, "12-stock-tablet")?;
     Ok(())
 }
