@@ -2,8 +2,8 @@
 //!
 //! Every document a test receives is validated against GS1's EPCIS 2.0 JSON Schema (draft-07, formats checked).
 //! The schema is not in the repository: `bash server/tests/epcis-schema/fetch.sh` puts it in
-//! `target/epcis-schema/` (`.ci/run` runs it first). A missing schema is a test failure naming that command,
-//! never a skip.
+//! `target/epcis-schema/` (`.ci/run` runs it first, and these tests run it themselves when the file is missing).
+//! A schema that cannot be had is a test failure naming that command, never a skip.
 //!
 //! - the schema check itself: it accepts a real export and rejects documents broken in the ways that matter;
 //! - `event_shape_table`: one line per movement kind and variant (lot, serials, SSCC, GLN or not, measured item);
@@ -58,6 +58,13 @@ fn validator() -> &'static jsonschema::Validator {
     static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
         let path = schema_path();
+        if !path.exists() && std::env::var_os("DOCKHAND_EPCIS_SCHEMA").is_none() {
+            // First run on this checkout: fetch it, so `cargo test --workspace` alone is enough on a fresh machine.
+            let script =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/epcis-schema/fetch.sh");
+            let status = std::process::Command::new("bash").arg(&script).status();
+            eprintln!("fetching the EPCIS 2.0 JSON Schema with {}: {status:?}", script.display());
+        }
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!(
                 "GS1's EPCIS 2.0 JSON Schema is not at {} ({e}). These tests validate every export against it: \
