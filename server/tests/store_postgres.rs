@@ -258,3 +258,156 @@ fn pool_replaces_connections_the_server_closed() {
     assert_eq!(out, PushOutcome::Acked { acked_through: 10 });
     assert_eq!(store.movement_count().unwrap(), 10);
 }
+
+/// Migration 4: a push writes `stock.expiry` from its movements' expiry dates: when a stock row is created, or when
+/// the row has none yet; the first date wins (in movement order within a batch) and is never overwritten.
+#[test]
+fn push_sets_stock_expiry_once() {
+    let db = pg::database();
+    let store = PgStore::open(&db.url(), 2).unwrap();
+    let with_expiry = |m: Movement, lot: &str, expiry: Option<&str>| Movement {
+        lot: Some(lot.into()),
+        expiry: expiry.map(Into::into),
+        ..m
+    };
+    let receive = |seq, lot, expiry| {
+        with_expiry(
+            mv("hh-01", seq, MovementKind::Receive, None, Some("DOCK-1")),
+            lot,
+            expiry,
+        )
+    };
+    // L1 is created with a date; L2 without one, then gets one within the same batch: the first of two.
+    let first = vec![
+        receive(1, "L1", Some("2027-01-31")),
+        receive(2, "L2", None),
+        receive(3, "L2", Some("2027-02-28")),
+        receive(4, "L2", Some("2027-03-31")),
+    ];
+    assert_eq!(
+        store.push("WH1", "hh-01", &first).unwrap(),
+        PushOutcome::Acked { acked_through: 4 }
+    );
+    // A later batch with other dates changes neither; L3 stays without one; the move carries L1's date to A-01.
+    let second = vec![
+        receive(5, "L1", Some("2028-01-31")),
+        receive(6, "L2", Some("2028-02-29")),
+        receive(7, "L3", None),
+        with_expiry(
+            mv("hh-01", 8, MovementKind::Move, Some("DOCK-1"), Some("A-01")),
+            "L1",
+            Some("2027-01-31"),
+        ),
+    ];
+    assert_eq!(
+        store.push("WH1", "hh-01", &second).unwrap(),
+        PushOutcome::Acked { acked_through: 8 }
+    );
+    // Replaying the first batch (a lost acknowledgement) changes nothing either.
+    assert_eq!(
+        store.push("WH1", "hh-01", &first).unwrap(),
+        PushOutcome::Acked { acked_through: 8 }
+    );
+    let mut client = postgres::Client::connect(&db.url(), postgres::NoTls).unwrap();
+    let rows: Vec<(String, String, Option<String>, i64)> = client
+        .query(
+            "SELECT location, lot, expiry, qty FROM stock WHERE site = 'WH1' ORDER BY location, lot_key",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let row = |loc: &str, lot: &str, expiry: Option<&str>, qty| {
+        (
+            loc.to_string(),
+            lot.to_string(),
+            expiry.map(String::from),
+            qty,
+        )
+    };
+    assert_eq!(
+        rows,
+        vec![
+            row("A-01", "L1", Some("2027-01-31"), 2),
+            row("DOCK-1", "L1", Some("2027-01-31"), 2),
+            row("DOCK-1", "L2", Some("2027-02-28"), 8),
+            row("DOCK-1", "L3", None, 2),
+        ]
+    );
+}
+
+/// `movements.body` holds only what no column holds; a movement comes back exactly as pushed, also when its time
+/// has an offset or digits below the microsecond (which `timestamptz` cannot keep), and a movement stored by an
+/// earlier version (whose body is the whole movement) still reads back and compares as a replay.
+#[test]
+fn movements_read_back_exactly_in_both_body_formats() {
+    let db = pg::database();
+    let store = PgStore::open(&db.url(), 2).unwrap();
+    let exact = Movement {
+        at: datetime!(2026-11-26 10:00:00.123456789 +02:00),
+        expiry: Some("2027-12-31".into()),
+        serials: vec!["S1".into(), "S2".into()],
+        sscc: Some("003456789012345675".into()),
+        reference: Some("ASN-1".into()),
+        operator: Some("op1".into()),
+        source: MovementSource::Barcode {
+            raw: "0109506000134352\u{1d}10L1".into(),
+            symbology: Some("]C1".into()),
+        },
+        ..mv("hh-01", 1, MovementKind::Receive, None, Some("DOCK-1"))
+    };
+    let plain = mv("hh-01", 2, MovementKind::Pick, Some("DOCK-1"), None);
+    store
+        .push("WH1", "hh-01", &[exact.clone(), plain.clone()])
+        .unwrap();
+    let json = |m: &Movement| serde_json::to_string(m).unwrap();
+    let back = store.movement("hh-01", 1).unwrap().unwrap();
+    assert_eq!(json(&back), json(&exact), "offset and nanoseconds kept");
+    assert_eq!(
+        json(&store.movement("hh-01", 2).unwrap().unwrap()),
+        json(&plain)
+    );
+    let page = store
+        .movements(&dockhand_server::store::MovementFilter::default(), 0, 10)
+        .unwrap();
+    let history: Vec<String> = page.movements.iter().map(|s| json(&s.movement)).collect();
+    assert_eq!(history, vec![json(&exact), json(&plain)]);
+
+    // A row as the previous version wrote it: the columns and the whole movement as the body.
+    let legacy = Movement {
+        at: datetime!(2026-11-26 11:00:00.5 -05:00),
+        ..mv("hh-02", 1, MovementKind::Receive, None, Some("DOCK-1"))
+    };
+    let mut client = postgres::Client::connect(&db.url(), postgres::NoTls).unwrap();
+    client
+        .execute(
+            "INSERT INTO movements (device_id, seq, site, at, kind, gtin, lot, from_location, to_location,
+                                    reference, qty, body)
+             VALUES ('hh-02', 1, 'WH1', $1, 'receive', $2, $3, NULL, 'DOCK-1', NULL, 2, $4)",
+            &[&legacy.at, &legacy.gtin, &legacy.lot, &json(&legacy)],
+        )
+        .unwrap();
+    client
+        .execute("INSERT INTO device_hw VALUES ('hh-02', 1)", &[])
+        .unwrap();
+    assert_eq!(
+        json(&store.movement("hh-02", 1).unwrap().unwrap()),
+        json(&legacy)
+    );
+    assert_eq!(
+        store
+            .push("WH1", "hh-02", std::slice::from_ref(&legacy))
+            .unwrap(),
+        PushOutcome::Acked { acked_through: 1 },
+        "a replay of a movement stored by the previous version"
+    );
+    let changed = Movement {
+        operator: Some("someone else".into()),
+        ..legacy
+    };
+    assert_eq!(
+        store.push("WH1", "hh-02", &[changed]).unwrap(),
+        PushOutcome::Conflict { seq: 1 }
+    );
+}
