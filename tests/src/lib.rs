@@ -17,6 +17,7 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use serialport::{SerialPort, TTYPort};
 
 pub mod browser;
+pub mod faultproxy;
 pub mod rfidsim;
 
 /// One stock row: (location, gtin, lot, qty).
