@@ -115,7 +115,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// Checks a new ASN and normalises its GTINs.
-fn check(asn: &mut Asn) -> Result<(), ApiError> {
+pub(super) fn check(asn: &mut Asn) -> Result<(), ApiError> {
     input::name("id", &asn.id)?;
     input::name("site", &asn.site)?;
     if let Some(s) = &asn.supplier {

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use dockhand_protocol::gs1::check::verify_check_digit;
 use dockhand_protocol::gs1::gtin_from_retail;
 use dockhand_protocol::sync::MAX_QTY;
@@ -28,7 +28,14 @@ impl FromRequestParts<AppState> for Params {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
-        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)?;
+        Params::from_uri(&parts.uri)
+    }
+}
+
+impl Params {
+    /// The query string of `uri`, refusing a parameter given twice (which one would win is anyone's guess).
+    pub(crate) fn from_uri(uri: &Uri) -> Result<Params, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)?;
         let mut seen: Vec<&str> = Vec::new();
         for (name, _) in &pairs {
             if seen.contains(&name.as_str()) {
@@ -38,9 +45,7 @@ impl FromRequestParts<AppState> for Params {
         }
         Ok(Params { pairs })
     }
-}
 
-impl Params {
     /// The raw value of `name`; an empty value counts as absent (HTML forms send `site=`).
     pub(crate) fn text(&mut self, name: &str) -> Option<String> {
         let i = self.pairs.iter().position(|(n, _)| n == name)?;

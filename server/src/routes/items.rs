@@ -143,7 +143,7 @@ pub(crate) async fn import(
 }
 
 /// Checks every row of an item CSV (see the module docs).
-fn parse_items(text: &str) -> Result<Vec<Item>, ApiError> {
+pub(super) fn parse_items(text: &str) -> Result<Vec<Item>, ApiError> {
     let csv = Csv::parse(
         text,
         &[

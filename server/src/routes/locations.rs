@@ -121,7 +121,7 @@ pub(crate) fn zone_name(field: &str, value: &str) -> Result<String, ApiError> {
     input::name(field, value)
 }
 
-fn parse_locations(text: &str) -> Result<Vec<Location>, ApiError> {
+pub(super) fn parse_locations(text: &str) -> Result<Vec<Location>, ApiError> {
     let csv = Csv::parse(text, &["code", "gln", "zone"], &["active"])?;
     let mut out: Vec<Location> = Vec::with_capacity(csv.rows.len());
     let mut rows_by_code = std::collections::HashMap::new();

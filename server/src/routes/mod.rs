@@ -7,6 +7,8 @@ mod asns;
 mod devices;
 pub(crate) mod discrepancies;
 mod epcis;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 pub(crate) mod input;
 mod items;
@@ -428,8 +430,16 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
 }
 
 /// The field a serde error is about: the path, extended by the name in "missing field `x`" (for an unknown
-/// field the path already ends with its name).
+/// field the path already ends with its name). An unknown key that is empty (`{"": 1}`) leaves a path ending in
+/// `.` or nothing at all: that names the object holding it, or no field at the top.
 fn field_of(path: &str, message: &str) -> Option<String> {
+    if path.is_empty() {
+        return None;
+    }
+    let path = match path.strip_suffix('.') {
+        Some(object) if !object.is_empty() => object,
+        _ => path,
+    };
     let named = message
         .strip_prefix("missing field `")
         .and_then(|rest| rest.split('`').next());
@@ -463,6 +473,13 @@ mod tests {
                 "movements[0].colour",
                 "unknown field `colour`, expected",
                 Some("movements[0].colour"),
+            ),
+            // Regression (fuzz/regressions/push_request/empty-unknown-key): an empty key named the field "".
+            ("", "unknown field ``, expected one of", None),
+            (
+                "movements[0].",
+                "unknown field ``, expected one of",
+                Some("movements[0]"),
             ),
             (
                 "movements[0].qty",

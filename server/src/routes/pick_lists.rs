@@ -169,7 +169,7 @@ fn check_device(devices: &dyn DeviceRegistry, device: &str, site: &str) -> Resul
 }
 
 /// Checks a new pick list and normalises its GTINs.
-fn check(list: &mut PickList) -> Result<(), ApiError> {
+pub(super) fn check(list: &mut PickList) -> Result<(), ApiError> {
     input::name("id", &list.id)?;
     input::name("site", &list.site)?;
     if let Some(d) = &list.device {

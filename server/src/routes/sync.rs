@@ -138,7 +138,7 @@ impl<S: Send + Sync> FromRequestParts<S> for UserAgent {
 }
 
 /// Store-independent checks: the batch is the device's own, each movement valid, seqs contiguous.
-fn check(device: &Device, req: &PushRequest) -> Result<(), ApiError> {
+pub(super) fn check(device: &Device, req: &PushRequest) -> Result<(), ApiError> {
     if req.device_id != device.id {
         return Err(ApiError::Forbidden(format!(
             "this credential belongs to device {:?}, not {:?}",
