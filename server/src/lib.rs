@@ -51,9 +51,9 @@ pub use crate::config::{ServerConfig, StoreKind};
 pub use crate::devices::{enroll, DeviceRegistry, Devices, PgDevices};
 pub use crate::error::{ApiError, Error};
 pub use crate::postgres_store::PgStore;
-pub use crate::routes::{app, routes};
 #[doc(hidden)]
 pub use crate::routes::fuzzing;
+pub use crate::routes::{app, routes};
 pub use crate::state::AppState;
 pub use crate::store::{PushOutcome, SledStore, StockFilter, StockRow, Store, StoreError};
 
