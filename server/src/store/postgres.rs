@@ -5,8 +5,9 @@
 //! ```text
 //! schema_migrations (version pk, name, applied_at)             which migration files ran
 //! device_hw      (device_id pk, hw)                             per-device high-water mark; THE push lock
-//! movements      ((device_id, seq) pk, server_seq bigserial unique, site, at, kind, gtin, lot, from_location,
-//!                 to_location, reference, qty, body text, received_at)
+//! movements      ((device_id, seq) pk, site, at, kind, gtin, lot, from_location, to_location, reference, qty,
+//!                 body text)                                     index (site, gtin, at)
+//! pushes         (server_seq pk, device_id, seq, n, site, received_at)   one row per push: its server_seq range
 //! stock          ((site, location, gtin, lot_key) pk, lot, qty, expiry) lot_key = '' (no lot) | '+' || lot;
 //!                 fillfactor 30
 //! asn_received   ((asn_id, gtin, lot_key) pk, qty)             units received against an ASN
@@ -29,7 +30,7 @@
 //!   (an offset other than UTC, or digits below the microsecond). A movement is read back from both, so a replay
 //!   is compared by value with the pushed movement, exactly as the sled backend does. Rows stored before this
 //!   format have the whole movement as `body`; its other fields equal their columns, so the same reader serves
-//!   both. (Not repeating the columns in `body` halves the bytes a movement writes besides its indexes.)
+//!   both. (Not repeating the columns in `body` takes a bench receipt's row from about 380 to 235 bytes.)
 //! - `stock.expiry` (migration 4) is the first expiry date a movement touching the row carried: set when the row
 //!   is created or while it is still NULL, never overwritten.
 //! - Key texts are `COLLATE "C"` so `ORDER BY` is byte order: both backends list stock in the same order.
@@ -41,10 +42,16 @@
 //!   before drawing a `change_seq`, so sequence order is commit order and a cursor never jumps over a change that
 //!   commits late.
 //! - `discrepancies.body` is the whole record as JSON; the `id` and `status` columns are the truth.
-//! - `movements.server_seq` comes from a sequence, drawn when a push inserts, not when it commits: two pushes of
-//!   different devices may commit in the other order. The history is exact for any page read after the pushes
-//!   it covers have committed; serialising every push on one lock to make the numbering follow commits exactly
-//!   would cost all ingest concurrency, so only the change feed (which devices resume from) pays for that.
+//! - The history's numbering (`server_seq`) is kept per push (migration 5): a push reserves one contiguous range
+//!   for its new movements (`reserve_server_seq`: a sequence, advanced under a lock held for microseconds) and
+//!   records it as one `pushes` row; movement `pushes.seq + i` has `server_seq` `pushes.server_seq + i`. A page
+//!   of the history reads `pushes` in order and each push's movements by the movements primary key. A number
+//!   per movement with a unique index cost every movement an index entry, a `nextval` and 16 bytes, for an
+//!   order nothing but these pages reads. Numbers are drawn when a push writes, not when it commits: two pushes
+//!   of different devices may commit in the other order. The history is exact for any page read after the
+//!   pushes it covers have committed; serialising every push on one lock to make the numbering follow commits
+//!   exactly would cost all ingest concurrency, so only the change feed (which devices resume from) pays for
+//!   that.
 //!
 //! # Ingest (one transaction per batch, set-based)
 //!
@@ -60,7 +67,7 @@
 //!    per page instead of per row, and parses no arrays); while PostgreSQL stores them, the server builds the
 //!    next statement's parameters.
 //! 5. One statement (data-modifying CTEs) does the rest of the writing and returns the remaining facts: the new
-//!    high-water mark, the stock deltas aggregated per key as one upsert in key order (creating missing keys, so
+//!    high-water mark, the push's `pushes` row (its server_seq range), the stock deltas aggregated per key as one upsert in key order (creating missing keys, so
 //!    every key is locked; setting `expiry` where it is NULL) `RETURNING` each key's quantity after the batch,
 //!    and the known items and known locations among those the batch names. Since the stock rows stay locked until
 //!    COMMIT, a key's quantity before the batch is the returned one minus the batch's own delta.
@@ -126,6 +133,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         4,
         "stock_expiry",
         include_str!("../../migrations/0004_stock_expiry.sql"),
+    ),
+    (
+        5,
+        "pushes",
+        include_str!("../../migrations/0005_pushes.sql"),
     ),
 ];
 
@@ -366,7 +378,7 @@ impl Store for PgStore {
         self.with_conn(true, |c| {
             let row = c.query_opt(
                 &format!(
-                    "SELECT {MOVEMENT_COLUMNS} FROM movements WHERE device_id = $1 AND seq = $2"
+                    "SELECT {MOVEMENT_COLUMNS} FROM movements m WHERE device_id = $1 AND seq = $2"
                 ),
                 &[&device_id, &seq],
             )?;
@@ -427,14 +439,19 @@ impl Store for PgStore {
         self.with_conn(true, |c| {
             let rows = c.query(
                 &format!(
-                    "SELECT server_seq, site, received_at, {MOVEMENT_COLUMNS} FROM movements
-                 WHERE server_seq > $1
-                   AND ($2::text IS NULL OR site = $2) AND ($3::text IS NULL OR device_id = $3)
-                   AND ($4::text IS NULL OR gtin = $4)
-                   AND ($5::text IS NULL OR from_location = $5 OR to_location = $5)
-                   AND ($6::text IS NULL OR kind = $6)
-                   AND ($7::timestamptz IS NULL OR at >= $7) AND ($8::timestamptz IS NULL OR at < $8)
-                 ORDER BY server_seq LIMIT $9"
+                    // The push holding `after` (or the last one before it), then every later push in order, each
+                    // push's movements in seq order; see migration 5.
+                    "SELECT p.server_seq + (m.seq - p.seq), m.site, p.received_at, {MOVEMENT_COLUMNS}
+                 FROM pushes p
+                 JOIN movements m ON m.device_id = p.device_id AND m.seq >= p.seq AND m.seq < p.seq + p.n
+                 WHERE p.server_seq >= COALESCE((SELECT max(server_seq) FROM pushes WHERE server_seq <= $1), 0)
+                   AND m.seq - p.seq > $1 - p.server_seq
+                   AND ($2::text IS NULL OR p.site = $2) AND ($3::text IS NULL OR p.device_id = $3)
+                   AND ($4::text IS NULL OR m.gtin = $4)
+                   AND ($5::text IS NULL OR m.from_location = $5 OR m.to_location = $5)
+                   AND ($6::text IS NULL OR m.kind = $6)
+                   AND ($7::timestamptz IS NULL OR m.at >= $7) AND ($8::timestamptz IS NULL OR m.at < $8)
+                 ORDER BY p.server_seq, m.seq LIMIT $9"
                 ),
                 &[
                     &after,
@@ -837,7 +854,7 @@ fn push_tx(
     if !replayed.is_empty() {
         let rows = tx.query(
             &format!(
-                "SELECT {MOVEMENT_COLUMNS} FROM movements WHERE device_id = $1 AND seq = ANY($2)"
+                "SELECT {MOVEMENT_COLUMNS} FROM movements m WHERE device_id = $1 AND seq = ANY($2)"
             ),
             &[&device_id, &replayed],
         )?;
@@ -897,14 +914,14 @@ fn lock_high_water(
     Ok(to_u64(row.get(0)))
 }
 
-/// The new movements of a batch, as one binary COPY (see [`copy_movements`]). The columns the table fills itself
-/// (`server_seq`, `received_at`) are left to their defaults.
+/// The new movements of a batch, as one binary COPY (the rows come from [`copy_rows`]).
 const COPY_MOVEMENTS: &str = "COPY movements
      (device_id, seq, site, at, kind, gtin, lot, from_location, to_location, reference, qty, body)
      FROM STDIN (FORMAT binary)";
 
 /// The rest of the batch's writes and the facts reconciliation needs, in one statement (one round trip):
 /// - `hw`: the device's new high-water mark;
+/// - `p`: the push's row in `pushes`: `$11` movements from seq `$12` on, numbered from a fresh server_seq range;
 /// - `s`: the stock deltas, aggregated per key and applied in key order (the lock order), creating the keys no one
 ///   has stocked yet, so every key is locked; sets `expiry` where the row has none yet; returns each key's
 ///   quantity after the batch (rows of kind 0);
@@ -912,6 +929,10 @@ const COPY_MOVEMENTS: &str = "COPY movements
 ///
 /// All parts see the snapshot taken before the statement (which includes the batch's movements, copied before).
 const APPLY_BATCH: &str = "WITH hw AS (UPDATE device_hw SET hw = $3 WHERE device_id = $1),
+     p AS (
+         INSERT INTO pushes (server_seq, device_id, seq, n, site)
+         VALUES (reserve_server_seq($11), $1, $12, $11, $2)
+     ),
      s AS (
          INSERT INTO stock AS s (site, location, gtin, lot_key, lot, qty, expiry)
          SELECT $2, l, g, COALESCE('+' || t, ''), t, d, e
@@ -1077,6 +1098,8 @@ fn apply_new(
         .map_err(|e| StoreError::Postgres(format!("COPY movements: {e}")))?;
 
     let new_hw = to_i64(last.seq);
+    let first_seq = to_i64(new[0].seq);
+    let count = to_i64(new.len() as u64);
     let k_loc: Vec<&str> = keys.keys().map(|k| k.0).collect();
     let k_gtin: Vec<&str> = keys.keys().map(|k| k.1).collect();
     let k_lot: Vec<Option<&str>> = keys.keys().map(|k| k.2).collect();
@@ -1101,7 +1124,8 @@ fn apply_new(
     let rows = match tx.query(
         &apply,
         &[
-            &device_id, &site, &new_hw, &k_loc, &k_gtin, &k_lot, &k_delta, &k_expiry, &gtins, &locs,
+            &device_id, &site, &new_hw, &k_loc, &k_gtin, &k_lot, &k_delta, &k_expiry, &gtins,
+            &locs, &count, &first_seq,
         ],
     ) {
         Ok(rows) => rows,
@@ -1315,8 +1339,8 @@ fn pg_timestamp(at: OffsetDateTime) -> Result<i64, StoreError> {
 }
 
 /// The columns [`movement_row`] reads, in order.
-const MOVEMENT_COLUMNS: &str =
-    "device_id, seq, at, kind, gtin, lot, from_location, to_location, reference, qty, body";
+const MOVEMENT_COLUMNS: &str = "m.device_id, m.seq, m.at, m.kind, m.gtin, m.lot, m.from_location,
+     m.to_location, m.reference, m.qty, m.body";
 
 /// What `movements.body` holds for a movement stored by this version: the fields no column holds, and `at` only
 /// when its column cannot hold it exactly (an offset other than UTC, or digits below the microsecond).
