@@ -962,6 +962,73 @@ struct KeyState<'a> {
     qty: i64,
 }
 
+/// The stock keys a batch touches, in key order (the lock order), and every movement's effects on them.
+struct BatchKeys<'a> {
+    /// Distinct keys, sorted.
+    keys: Vec<KeyRef<'a>>,
+    /// Per key (same index): the batch's net delta, first expiry, running quantity.
+    states: Vec<KeyState<'a>>,
+    /// Every effect of the batch in movement order, in [`Movement::effects`] order: (index into `keys`, delta).
+    effects: Vec<(usize, i64)>,
+    /// Movement `i`'s effects are `effects[starts[i]..starts[i + 1]]`.
+    starts: Vec<usize>,
+}
+
+impl<'a> BatchKeys<'a> {
+    fn new(site: &str, new: &'a [Movement]) -> Result<Self, StoreError> {
+        let mut all: Vec<(KeyRef<'a>, i64, Option<&'a str>)> = Vec::with_capacity(new.len() * 2);
+        let mut starts = Vec::with_capacity(new.len() + 1);
+        for m in new {
+            starts.push(all.len());
+            for e in m.effects() {
+                all.push((
+                    (e.location, m.gtin.as_str(), m.lot.as_deref()),
+                    e.delta,
+                    m.expiry.as_deref(),
+                ));
+            }
+        }
+        starts.push(all.len());
+        // Effects sorted by key give the distinct keys in order and each effect's key index.
+        let mut order: Vec<usize> = (0..all.len()).collect();
+        order.sort_unstable_by(|a, b| all[*a].0.cmp(&all[*b].0));
+        let mut keys: Vec<KeyRef<'a>> = Vec::with_capacity(all.len());
+        let mut key_of = vec![0; all.len()];
+        for i in order {
+            if keys.last() != Some(&all[i].0) {
+                keys.push(all[i].0);
+            }
+            key_of[i] = keys.len() - 1;
+        }
+        let mut states: Vec<KeyState<'a>> = keys
+            .iter()
+            .map(|_| KeyState {
+                delta: 0,
+                expiry: None,
+                qty: 0,
+            })
+            .collect();
+        // Deltas and the first expiry in movement order.
+        let mut effects = Vec::with_capacity(all.len());
+        for ((key, delta, expiry), k) in all.into_iter().zip(key_of) {
+            let state = &mut states[k];
+            state.delta = state.delta.checked_add(delta).ok_or_else(|| {
+                StoreError::Overflow(format!("{site}/{}/{}/{}", key.0, key.1, lot_key(key.2)))
+            })?;
+            if state.expiry.is_none() {
+                state.expiry = expiry;
+            }
+            effects.push((k, delta));
+        }
+        Ok(BatchKeys {
+            keys,
+            states,
+            effects,
+            starts,
+        })
+    }
+}
+
 /// Stores movements that follow the device's high-water mark, moves the mark to the last of them, applies their
 /// stock effects and records what reconciliation finds, all in the caller's transaction (whose first statement
 /// locked the device's high-water row). `extras` are the movements' [`encode_extra`] texts.
@@ -984,25 +1051,7 @@ fn apply_new(
     let Some(last) = new.last() else {
         return Ok(Vec::new());
     };
-    // Stock keys the batch touches, in key order (the lock order), and for every movement the keys of its effects
-    // (in `Movement::effects` order).
-    let mut keys: BTreeMap<KeyRef<'_>, KeyState<'_>> = BTreeMap::new();
-    for m in new {
-        for e in m.effects() {
-            let key = (e.location, m.gtin.as_str(), m.lot.as_deref());
-            let state = keys.entry(key).or_insert(KeyState {
-                delta: 0,
-                expiry: None,
-                qty: 0,
-            });
-            state.delta = state.delta.checked_add(e.delta).ok_or_else(|| {
-                StoreError::Overflow(format!("{site}/{}/{}/{}", key.0, key.1, lot_key(key.2)))
-            })?;
-            if state.expiry.is_none() {
-                state.expiry = m.expiry.as_deref();
-            }
-        }
-    }
+    let mut keys = BatchKeys::new(site, new)?;
 
     let refs: Vec<&str> = new
         .iter()
@@ -1100,11 +1149,11 @@ fn apply_new(
     let new_hw = to_i64(last.seq);
     let first_seq = to_i64(new[0].seq);
     let count = to_i64(new.len() as u64);
-    let k_loc: Vec<&str> = keys.keys().map(|k| k.0).collect();
-    let k_gtin: Vec<&str> = keys.keys().map(|k| k.1).collect();
-    let k_lot: Vec<Option<&str>> = keys.keys().map(|k| k.2).collect();
-    let k_delta: Vec<i64> = keys.values().map(|s| s.delta).collect();
-    let k_expiry: Vec<Option<&str>> = keys.values().map(|s| s.expiry).collect();
+    let k_loc: Vec<&str> = keys.keys.iter().map(|k| k.0).collect();
+    let k_gtin: Vec<&str> = keys.keys.iter().map(|k| k.1).collect();
+    let k_lot: Vec<Option<&str>> = keys.keys.iter().map(|k| k.2).collect();
+    let k_delta: Vec<i64> = keys.states.iter().map(|s| s.delta).collect();
+    let k_expiry: Vec<Option<&str>> = keys.states.iter().map(|s| s.expiry).collect();
     let gtins: Vec<&str> = new
         .iter()
         .map(|m| m.gtin.as_str())
@@ -1137,13 +1186,20 @@ fn apply_new(
     // Quantity before the batch per key (the running quantity starts there), known items and locations.
     let mut known_items: HashSet<&str> = HashSet::new();
     let mut known_locs: HashSet<&str> = HashSet::new();
+    // The upsert returns the keys in the order it wrote them, the order of `keys`: check, look up otherwise.
+    let mut next = 0;
     for r in &rows {
         match r.get::<_, i32>(0) {
             0 => {
                 let key: KeyRef<'_> = (r.get(1), r.get(2), r.get(3));
                 let after: i64 = r.get(4);
-                if let Some(state) = keys.get_mut(&key) {
-                    state.qty = after - state.delta;
+                let index = match keys.keys.get(next) {
+                    Some(k) if *k == key => Some(next),
+                    _ => keys.keys.binary_search(&key).ok(),
+                };
+                if let Some(i) = index {
+                    keys.states[i].qty = after - keys.states[i].delta;
+                    next = i + 1;
                 }
             }
             1 => {
@@ -1159,26 +1215,18 @@ fn apply_new(
     let mut records: Vec<(Draft, Vec<MovementRef>)> = Vec::new();
     let mut negative = Vec::new();
     for (i, m) in new.iter().enumerate() {
-        let effects = m.effects();
+        let effects = &keys.effects[keys.starts[i]..keys.starts[i + 1]];
         let mut stock_after = Vec::with_capacity(effects.len());
-        for e in &effects {
-            let key = (e.location, m.gtin.as_str(), m.lot.as_deref());
-            let state = keys.get_mut(&key).ok_or_else(|| StoreError::Corrupt {
-                tree: "stock",
-                message: format!("stock key {key:?} of a movement is missing from its batch"),
-            })?;
-            state.qty = state.qty.checked_add(e.delta).ok_or_else(|| {
-                StoreError::Overflow(format!(
-                    "{site}/{}/{}/{}",
-                    e.location,
-                    m.gtin,
-                    lot_key(m.lot.as_deref())
-                ))
+        for &(k, delta) in effects {
+            let state = &mut keys.states[k];
+            state.qty = state.qty.checked_add(delta).ok_or_else(|| {
+                let (location, gtin, lot) = keys.keys[k];
+                StoreError::Overflow(format!("{site}/{location}/{gtin}/{}", lot_key(lot)))
             })?;
             stock_after.push(state.qty);
-            if state.qty < 0 && e.delta < 0 {
+            if state.qty < 0 && delta < 0 {
                 negative.push((
-                    e.location.to_string(),
+                    keys.keys[k].0.to_string(),
                     m.gtin.clone(),
                     m.lot.clone(),
                     state.qty,
