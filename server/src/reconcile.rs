@@ -41,7 +41,9 @@ pub struct Facts<'a> {
     pub from_known: bool,
     /// `to_location` is a location of the site (true when the movement has none).
     pub to_known: bool,
-    /// Stock after this movement at each of [`Movement::effects`], in the same order.
+    /// Stock after this movement at each of [`Movement::effects`], in the same order. Only the entries of effects
+    /// that take stock out (negative delta) are judged, so a store may give the others relative to an unknown
+    /// base (the PostgreSQL store does not fetch the quantity of a key its batch only adds to).
     pub stock_after: Vec<i64>,
     /// The document named by `reference`.
     pub document: Document<'a>,

@@ -411,3 +411,179 @@ fn movements_read_back_exactly_in_both_body_formats() {
         PushOutcome::Conflict { seq: 1 }
     );
 }
+
+/// Migration 7 on a database the previous version wrote (a server_seq and received_at per movement): every
+/// movement keeps its number, its received_at and its place in the history, and new pushes number on after them.
+#[test]
+fn migration_7_keeps_the_history_of_a_previous_version() {
+    let db = pg::database();
+    let mut client = postgres::Client::connect(&db.url(), postgres::NoTls).unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE schema_migrations (
+                 version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .unwrap();
+    for (version, name) in [
+        (1, "init"),
+        (2, "devices"),
+        (3, "stock_fillfactor"),
+        (4, "stock_expiry"),
+        (5, "device_version"),
+        (6, "movements_reference"),
+    ] {
+        let path = format!(
+            "{}/migrations/{version:04}_{name}.sql",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        client
+            .batch_execute(&std::fs::read_to_string(path).unwrap())
+            .unwrap();
+        client
+            .execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                &[&version, &name],
+            )
+            .unwrap();
+    }
+    // Batches as the previous version stored them, one transaction each: hh-01 1-3, hh-02 1-2, hh-01 4-5; then
+    // hh-03 and hh-04 in one transaction with their numbers interleaved (as two concurrent inserts could draw
+    // them).
+    let json = |m: &Movement| serde_json::to_string(m).unwrap();
+    let mut store_old = |movements: &[Movement]| {
+        let mut tx = client.transaction().unwrap();
+        for m in movements {
+            tx.execute(
+                "INSERT INTO movements (device_id, seq, site, at, kind, gtin, lot, from_location, to_location,
+                                        reference, qty, body)
+                 VALUES ($1, $2, 'WH1', $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                &[
+                    &m.device_id,
+                    &(m.seq as i64),
+                    &m.at,
+                    &m.kind.as_str(),
+                    &m.gtin,
+                    &m.lot,
+                    &m.from_location,
+                    &m.to_location,
+                    &m.reference,
+                    &(m.qty as i64),
+                    &json(m),
+                ],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    };
+    let receive = |device: &str, seq| mv(device, seq, MovementKind::Receive, None, Some("DOCK-1"));
+    store_old(&[
+        receive("hh-01", 1),
+        receive("hh-01", 2),
+        receive("hh-01", 3),
+    ]);
+    let on_asn = |device: &str, seq| Movement {
+        reference: Some("ASN-9".into()),
+        ..receive(device, seq)
+    };
+    store_old(&[on_asn("hh-02", 1), on_asn("hh-02", 2)]);
+    store_old(&[receive("hh-01", 4), receive("hh-01", 5)]);
+    store_old(&[
+        receive("hh-03", 1),
+        receive("hh-04", 1),
+        receive("hh-03", 2),
+        receive("hh-04", 2),
+    ]);
+    client
+        .batch_execute(
+            "INSERT INTO device_hw VALUES ('hh-01', 5), ('hh-02', 2), ('hh-03', 2), ('hh-04', 2)",
+        )
+        .unwrap();
+    let before: Vec<(i64, String, i64, time::OffsetDateTime)> = client
+        .query(
+            "SELECT server_seq, device_id, seq, received_at FROM movements ORDER BY server_seq",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(before.len(), 11);
+
+    let store = PgStore::open(&db.url(), 2).unwrap();
+    let history = |after| {
+        store
+            .movements(&Default::default(), after, 100)
+            .unwrap()
+            .movements
+            .iter()
+            .map(|s| {
+                (
+                    s.server_seq as i64,
+                    s.movement.device_id.clone(),
+                    s.movement.seq as i64,
+                    s.received_at,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(history(0), before);
+    // A page from inside a batch stored before.
+    assert_eq!(history(before[1].0 as u64), before[2..].to_vec());
+    assert_eq!(
+        store.movement("hh-01", 2).unwrap().unwrap(),
+        receive("hh-01", 2)
+    );
+    assert_eq!(
+        store.push("WH1", "hh-01", &[receive("hh-01", 5)]).unwrap(),
+        PushOutcome::Acked { acked_through: 5 },
+        "a replay of a movement stored before"
+    );
+    // New pushes number on after the last number drawn before.
+    store
+        .push("WH1", "hh-01", &[receive("hh-01", 6), receive("hh-01", 7)])
+        .unwrap();
+    store.push("WH1", "hh-02", &[receive("hh-02", 3)]).unwrap();
+    let last = before.last().unwrap().0;
+    let all = history(0);
+    let new: Vec<(i64, &str, i64)> = all[before.len()..]
+        .iter()
+        .map(|(s, d, q, _)| (*s, d.as_str(), *q))
+        .collect();
+    assert_eq!(
+        new,
+        vec![
+            (last + 1, "hh-01", 6),
+            (last + 2, "hh-01", 7),
+            (last + 3, "hh-02", 3)
+        ]
+    );
+    assert_eq!(history(last as u64 + 1).len(), 2);
+
+    // A document's movements (index movements_reference, rebuilt by migration 7) keep their numbers, and one
+    // pushed after the migration joins them.
+    store.push("WH1", "hh-03", &[on_asn("hh-03", 3)]).unwrap();
+    let by_ref = |after| {
+        store
+            .movements_by_reference("ASN-9", after, 100)
+            .unwrap()
+            .movements
+            .iter()
+            .map(|s| {
+                (
+                    s.server_seq as i64,
+                    s.movement.device_id.clone(),
+                    s.movement.seq as i64,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let old_refs: Vec<_> = before
+        .iter()
+        .filter(|b| b.1 == "hh-02")
+        .map(|b| (b.0, b.1.clone(), b.2))
+        .collect();
+    let mut want = old_refs.clone();
+    want.push((last + 4, "hh-03".into(), 3));
+    assert_eq!(by_ref(0), want);
+    assert_eq!(by_ref(old_refs[0].0 as u64), want[1..].to_vec());
+}

@@ -5,8 +5,9 @@
 //! ```text
 //! schema_migrations (version pk, name, applied_at)             which migration files ran
 //! device_hw      (device_id pk, hw)                             per-device high-water mark; THE push lock
-//! movements      ((device_id, seq) pk, server_seq bigserial unique, site, at, kind, gtin, lot, from_location,
-//!                 to_location, reference, qty, body text, received_at)
+//! movements      ((device_id, seq) pk, site, at, kind, gtin, lot, from_location, to_location, reference, qty,
+//!                 body text)                                     index (site, gtin, at)
+//! pushes         (server_seq pk, device_id, seq, n, site, received_at)   one row per push: its server_seq range
 //! stock          ((site, location, gtin, lot_key) pk, lot, qty, expiry) lot_key = '' (no lot) | '+' || lot;
 //!                 fillfactor 30
 //! asn_received   ((asn_id, gtin, lot_key) pk, qty)             units received against an ASN
@@ -29,7 +30,7 @@
 //!   (an offset other than UTC, or digits below the microsecond). A movement is read back from both, so a replay
 //!   is compared by value with the pushed movement, exactly as the sled backend does. Rows stored before this
 //!   format have the whole movement as `body`; its other fields equal their columns, so the same reader serves
-//!   both. (Not repeating the columns in `body` halves the bytes a movement writes besides its indexes.)
+//!   both. (Not repeating the columns in `body` takes a bench receipt's row from about 380 to 235 bytes.)
 //! - `stock.expiry` (migration 4) is the first expiry date a movement touching the row carried: set when the row
 //!   is created or while it is still NULL, never overwritten.
 //! - Key texts are `COLLATE "C"` so `ORDER BY` is byte order: both backends list stock in the same order.
@@ -41,13 +42,20 @@
 //!   before drawing a `change_seq`, so sequence order is commit order and a cursor never jumps over a change that
 //!   commits late.
 //! - `discrepancies.body` is the whole record as JSON; the `id` and `status` columns are the truth.
-//! - `movements_reference` (migration 6) indexes the movements that name a document, by reference then
-//!   `server_seq`: an ASN's or pick list's own movements without a walk through the history. Partial, so movements
-//!   naming no document cost ingest nothing more.
-//! - `movements.server_seq` comes from a sequence, drawn when a push inserts, not when it commits: two pushes of
-//!   different devices may commit in the other order. The history is exact for any page read after the pushes
-//!   it covers have committed; serialising every push on one lock to make the numbering follow commits exactly
-//!   would cost all ingest concurrency, so only the change feed (which devices resume from) pays for that.
+//! - The history's numbering (`server_seq`) is kept per push (migration 7): a push reserves one contiguous range
+//!   for its new movements (`reserve_server_seq`: a sequence, advanced under a lock held for microseconds) and
+//!   records it as one `pushes` row; movement `pushes.seq + i` has `server_seq` `pushes.server_seq + i`. A page
+//!   of the history reads `pushes` in order and each push's movements by the movements primary key. A number
+//!   per movement with a unique index cost every movement an index entry, a `nextval` and 16 bytes, for an
+//!   order nothing but these pages reads. Numbers are drawn when a push writes, not when it commits: two pushes
+//!   of different devices may commit in the other order. The history is exact for any page read after the
+//!   pushes it covers have committed; serialising every push on one lock to make the numbering follow commits
+//!   exactly would cost all ingest concurrency, so only the change feed (which devices resume from) pays for
+//!   that.
+//! - `movements_reference` (migrations 6 and 7) indexes the movements that name a document, by reference then
+//!   `(device_id, seq)`: an ASN's or pick list's own movements without a walk through the history; their
+//!   `server_seq` comes from `pushes_device` (one entry per push). Partial, so movements naming no document cost
+//!   ingest nothing more.
 //!
 //! # Ingest (one transaction per batch, set-based)
 //!
@@ -63,10 +71,11 @@
 //!    per page instead of per row, and parses no arrays); while PostgreSQL stores them, the server builds the
 //!    next statement's parameters.
 //! 5. One statement (data-modifying CTEs) does the rest of the writing and returns the remaining facts: the new
-//!    high-water mark, the stock deltas aggregated per key as one upsert in key order (creating missing keys, so
-//!    every key is locked; setting `expiry` where it is NULL) `RETURNING` each key's quantity after the batch,
-//!    and the known items and known locations among those the batch names. Since the stock rows stay locked until
-//!    COMMIT, a key's quantity before the batch is the returned one minus the batch's own delta.
+//!    high-water mark, the push's `pushes` row (its server_seq range), the stock deltas aggregated per key as one upsert in key order (creating missing keys, so
+//!    every key is locked; setting `expiry` where it is NULL) `RETURNING` the quantity after the batch of the
+//!    keys it takes stock out of (the only ones reconciliation judges), and the known items and known locations
+//!    among those the batch names. Since the stock rows stay locked until COMMIT, a key's quantity before the
+//!    batch is the returned one minus the batch's own delta.
 //! 6. The batch's running effects are replayed in Rust, movement by movement, so every movement is judged on the
 //!    state just before it, as sled does; then the ASN counters are upserted and the discrepancies inserted (each
 //!    only when there are any), and COMMIT.
@@ -141,6 +150,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         6,
         "movements_reference",
         include_str!("../../migrations/0006_movements_reference.sql"),
+    ),
+    (
+        7,
+        "pushes",
+        include_str!("../../migrations/0007_pushes.sql"),
     ),
 ];
 
@@ -381,7 +395,7 @@ impl Store for PgStore {
         self.with_conn(true, |c| {
             let row = c.query_opt(
                 &format!(
-                    "SELECT {MOVEMENT_COLUMNS} FROM movements WHERE device_id = $1 AND seq = $2"
+                    "SELECT {MOVEMENT_COLUMNS} FROM movements m WHERE device_id = $1 AND seq = $2"
                 ),
                 &[&device_id, &seq],
             )?;
@@ -447,14 +461,19 @@ impl Store for PgStore {
         self.with_conn(true, |c| {
             let rows = c.query(
                 &format!(
-                    "SELECT server_seq, site, received_at, {MOVEMENT_COLUMNS} FROM movements
-                 WHERE server_seq > $1
-                   AND ($2::text IS NULL OR site = $2) AND ($3::text IS NULL OR device_id = $3)
-                   AND ($4::text IS NULL OR gtin = $4)
-                   AND ($5::text IS NULL OR from_location = $5 OR to_location = $5)
-                   AND ($6::text IS NULL OR kind = $6)
-                   AND ($7::timestamptz IS NULL OR at >= $7) AND ($8::timestamptz IS NULL OR at < $8)
-                 ORDER BY server_seq LIMIT $9"
+                    // The push holding `after` (or the last one before it), then every later push in order, each
+                    // push's movements in seq order; see migration 7.
+                    "SELECT p.server_seq + (m.seq - p.seq), m.site, p.received_at, {MOVEMENT_COLUMNS}
+                 FROM pushes p
+                 JOIN movements m ON m.device_id = p.device_id AND m.seq >= p.seq AND m.seq < p.seq + p.n
+                 WHERE p.server_seq >= COALESCE((SELECT max(server_seq) FROM pushes WHERE server_seq <= $1), 0)
+                   AND m.seq - p.seq > $1 - p.server_seq
+                   AND ($2::text IS NULL OR p.site = $2) AND ($3::text IS NULL OR p.device_id = $3)
+                   AND ($4::text IS NULL OR m.gtin = $4)
+                   AND ($5::text IS NULL OR m.from_location = $5 OR m.to_location = $5)
+                   AND ($6::text IS NULL OR m.kind = $6)
+                   AND ($7::timestamptz IS NULL OR m.at >= $7) AND ($8::timestamptz IS NULL OR m.at < $8)
+                 ORDER BY p.server_seq, m.seq LIMIT $9"
                 ),
                 &[
                     &after,
@@ -884,12 +903,19 @@ impl Store for PgStore {
         let after = to_i64(after);
         let fetch = to_i64(limit as u64).saturating_add(1);
         self.with_conn(true, |c| {
-            // Served by the partial index movements_reference (migration 6).
+            // The document's movements from the partial index movements_reference, each one's push (its
+            // server_seq range) from pushes_device: the last push of the device starting at or before its seq
+            // (migration 7). A document's movements are few; they are sorted, not read in index order.
             let rows = c.query(
                 &format!(
-                    "SELECT server_seq, site, received_at, {MOVEMENT_COLUMNS} FROM movements
-                 WHERE reference = $1 AND server_seq > $2
-                 ORDER BY server_seq LIMIT $3"
+                    "SELECT p.server_seq + (m.seq - p.seq) AS ss, m.site, p.received_at, {MOVEMENT_COLUMNS}
+                 FROM movements m
+                 CROSS JOIN LATERAL (
+                     SELECT server_seq, seq, received_at FROM pushes
+                     WHERE device_id = m.device_id AND seq <= m.seq ORDER BY seq DESC LIMIT 1
+                 ) p
+                 WHERE m.reference = $1 AND p.server_seq + (m.seq - p.seq) > $2
+                 ORDER BY ss LIMIT $3"
                 ),
                 &[&reference, &after, &fetch],
             )?;
@@ -916,27 +942,32 @@ impl Store for PgStore {
         until: OffsetDateTime,
         max_scan: usize,
     ) -> Result<HourlyCounts, StoreError> {
-        // Walks back along the server_seq index in batches, reading four columns (no body), until a movement
-        // received before the window (less the slack) or `max_scan`.
-        const BATCH: u64 = 2000;
+        // Walks back along `pushes` (newest first, a batch of pushes at a time), reading each push's movements'
+        // `at` by the movements primary key, until a push received before the window (less the slack) or
+        // `max_scan` movements.
+        const PUSHES: i64 = 64;
         self.with_conn(true, |c| {
             let mut counter = HourCounter::new(since, until);
             let stop = counter.stop_before();
             let mut before = i64::MAX;
             loop {
-                let room = (max_scan as u64).saturating_sub(counter.scanned());
-                if room == 0 {
-                    return Ok(counter.finish(false));
-                }
                 let rows = c.query(
-                    "SELECT server_seq, site, at, received_at FROM movements
-                     WHERE server_seq < $1 ORDER BY server_seq DESC LIMIT $2",
-                    &[&before, &to_i64(room.min(BATCH))],
+                    "WITH p AS (
+                         SELECT server_seq, device_id, seq, n, site, received_at FROM pushes
+                         WHERE server_seq < $1 ORDER BY server_seq DESC LIMIT $2
+                     )
+                     SELECT p.server_seq, p.site, m.at, p.received_at
+                     FROM p JOIN movements m ON m.device_id = p.device_id AND m.seq >= p.seq AND m.seq < p.seq + p.n
+                     ORDER BY p.server_seq DESC, m.seq DESC",
+                    &[&before, &PUSHES],
                 )?;
                 if rows.is_empty() {
                     return Ok(counter.finish(true));
                 }
                 for r in &rows {
+                    if counter.scanned() >= max_scan as u64 {
+                        return Ok(counter.finish(false));
+                    }
                     let received_at: OffsetDateTime = r.get(3);
                     if received_at < stop {
                         return Ok(counter.finish(true));
@@ -1065,7 +1096,7 @@ fn push_tx(
     if !replayed.is_empty() {
         let rows = tx.query(
             &format!(
-                "SELECT {MOVEMENT_COLUMNS} FROM movements WHERE device_id = $1 AND seq = ANY($2)"
+                "SELECT {MOVEMENT_COLUMNS} FROM movements m WHERE device_id = $1 AND seq = ANY($2)"
             ),
             &[&device_id, &replayed],
         )?;
@@ -1125,21 +1156,27 @@ fn lock_high_water(
     Ok(to_u64(row.get(0)))
 }
 
-/// The new movements of a batch, as one binary COPY (see [`copy_movements`]). The columns the table fills itself
-/// (`server_seq`, `received_at`) are left to their defaults.
+/// The new movements of a batch, as one binary COPY (the rows come from [`copy_rows`]).
 const COPY_MOVEMENTS: &str = "COPY movements
      (device_id, seq, site, at, kind, gtin, lot, from_location, to_location, reference, qty, body)
      FROM STDIN (FORMAT binary)";
 
 /// The rest of the batch's writes and the facts reconciliation needs, in one statement (one round trip):
 /// - `hw`: the device's new high-water mark;
+/// - `p`: the push's row in `pushes`: `$11` movements from seq `$12` on, numbered from a fresh server_seq range;
 /// - `s`: the stock deltas, aggregated per key and applied in key order (the lock order), creating the keys no one
-///   has stocked yet, so every key is locked; sets `expiry` where the row has none yet; returns each key's
-///   quantity after the batch (rows of kind 0);
+///   has stocked yet, so every key is locked; sets `expiry` where the row has none yet; returns the quantity
+///   after the batch (rows of kind 0) of the keys at the locations the batch takes stock out of (`$13`): only a
+///   movement that takes stock out can take it below zero, so the other keys' quantities judge nothing (a batch
+///   of receipts fetches none; each row sent back cost ~1 µs on either side);
 /// - the known items (kind 1) and known locations (kind 2) among those the batch names.
 ///
 /// All parts see the snapshot taken before the statement (which includes the batch's movements, copied before).
 const APPLY_BATCH: &str = "WITH hw AS (UPDATE device_hw SET hw = $3 WHERE device_id = $1),
+     p AS (
+         INSERT INTO pushes (server_seq, device_id, seq, n, site)
+         VALUES (reserve_server_seq($11), $1, $12, $11, $2)
+     ),
      s AS (
          INSERT INTO stock AS s (site, location, gtin, lot_key, lot, qty, expiry)
          SELECT $2, l, g, COALESCE('+' || t, ''), t, d, e
@@ -1150,7 +1187,7 @@ const APPLY_BATCH: &str = "WITH hw AS (UPDATE device_hw SET hw = $3 WHERE device
          DO UPDATE SET qty = s.qty + EXCLUDED.qty, expiry = COALESCE(s.expiry, EXCLUDED.expiry)
          RETURNING location, gtin, lot, qty
      )
-     SELECT 0::int4 AS what, location, gtin, lot, qty FROM s
+     SELECT 0::int4 AS what, location, gtin, lot, qty FROM s WHERE location = ANY($13)
      UNION ALL SELECT 1, NULL, gtin, NULL, NULL FROM items WHERE gtin = ANY($9)
      UNION ALL SELECT 2, code, NULL, NULL, NULL FROM locations WHERE site = $2 AND code = ANY($10)";
 
@@ -1165,8 +1202,80 @@ struct KeyState<'a> {
     delta: i64,
     /// The expiry of the first movement touching the key that carries one.
     expiry: Option<&'a str>,
-    /// Running quantity while the batch is replayed (starts as the quantity before the batch).
+    /// Running quantity while the batch is replayed: from the quantity before the batch when it was fetched (keys
+    /// at a location the batch takes stock out of), else from 0 (the batch only adds to the key, nothing about it
+    /// is judged).
     qty: i64,
+    /// Whether `qty` started from the stored quantity.
+    fetched: bool,
+}
+
+/// The stock keys a batch touches, in key order (the lock order), and every movement's effects on them.
+struct BatchKeys<'a> {
+    /// Distinct keys, sorted.
+    keys: Vec<KeyRef<'a>>,
+    /// Per key (same index): the batch's net delta, first expiry, running quantity.
+    states: Vec<KeyState<'a>>,
+    /// Every effect of the batch in movement order, in [`Movement::effects`] order: (index into `keys`, delta).
+    effects: Vec<(usize, i64)>,
+    /// Movement `i`'s effects are `effects[starts[i]..starts[i + 1]]`.
+    starts: Vec<usize>,
+}
+
+impl<'a> BatchKeys<'a> {
+    fn new(site: &str, new: &'a [Movement]) -> Result<Self, StoreError> {
+        let mut all: Vec<(KeyRef<'a>, i64, Option<&'a str>)> = Vec::with_capacity(new.len() * 2);
+        let mut starts = Vec::with_capacity(new.len() + 1);
+        for m in new {
+            starts.push(all.len());
+            for e in m.effects() {
+                all.push((
+                    (e.location, m.gtin.as_str(), m.lot.as_deref()),
+                    e.delta,
+                    m.expiry.as_deref(),
+                ));
+            }
+        }
+        starts.push(all.len());
+        // Effects sorted by key give the distinct keys in order and each effect's key index.
+        let mut order: Vec<usize> = (0..all.len()).collect();
+        order.sort_unstable_by(|a, b| all[*a].0.cmp(&all[*b].0));
+        let mut keys: Vec<KeyRef<'a>> = Vec::with_capacity(all.len());
+        let mut key_of = vec![0; all.len()];
+        for i in order {
+            if keys.last() != Some(&all[i].0) {
+                keys.push(all[i].0);
+            }
+            key_of[i] = keys.len() - 1;
+        }
+        let mut states: Vec<KeyState<'a>> = keys
+            .iter()
+            .map(|_| KeyState {
+                delta: 0,
+                expiry: None,
+                qty: 0,
+                fetched: false,
+            })
+            .collect();
+        // Deltas and the first expiry in movement order.
+        let mut effects = Vec::with_capacity(all.len());
+        for ((key, delta, expiry), k) in all.into_iter().zip(key_of) {
+            let state = &mut states[k];
+            state.delta = state.delta.checked_add(delta).ok_or_else(|| {
+                StoreError::Overflow(format!("{site}/{}/{}/{}", key.0, key.1, lot_key(key.2)))
+            })?;
+            if state.expiry.is_none() {
+                state.expiry = expiry;
+            }
+            effects.push((k, delta));
+        }
+        Ok(BatchKeys {
+            keys,
+            states,
+            effects,
+            starts,
+        })
+    }
 }
 
 /// Stores movements that follow the device's high-water mark, moves the mark to the last of them, applies their
@@ -1191,25 +1300,7 @@ fn apply_new(
     let Some(last) = new.last() else {
         return Ok(Vec::new());
     };
-    // Stock keys the batch touches, in key order (the lock order), and for every movement the keys of its effects
-    // (in `Movement::effects` order).
-    let mut keys: BTreeMap<KeyRef<'_>, KeyState<'_>> = BTreeMap::new();
-    for m in new {
-        for e in m.effects() {
-            let key = (e.location, m.gtin.as_str(), m.lot.as_deref());
-            let state = keys.entry(key).or_insert(KeyState {
-                delta: 0,
-                expiry: None,
-                qty: 0,
-            });
-            state.delta = state.delta.checked_add(e.delta).ok_or_else(|| {
-                StoreError::Overflow(format!("{site}/{}/{}/{}", key.0, key.1, lot_key(key.2)))
-            })?;
-            if state.expiry.is_none() {
-                state.expiry = m.expiry.as_deref();
-            }
-        }
-    }
+    let mut keys = BatchKeys::new(site, new)?;
 
     let refs: Vec<&str> = new
         .iter()
@@ -1305,11 +1396,22 @@ fn apply_new(
         .map_err(|e| StoreError::Postgres(format!("COPY movements: {e}")))?;
 
     let new_hw = to_i64(last.seq);
-    let k_loc: Vec<&str> = keys.keys().map(|k| k.0).collect();
-    let k_gtin: Vec<&str> = keys.keys().map(|k| k.1).collect();
-    let k_lot: Vec<Option<&str>> = keys.keys().map(|k| k.2).collect();
-    let k_delta: Vec<i64> = keys.values().map(|s| s.delta).collect();
-    let k_expiry: Vec<Option<&str>> = keys.values().map(|s| s.expiry).collect();
+    let first_seq = to_i64(new[0].seq);
+    let count = to_i64(new.len() as u64);
+    let k_loc: Vec<&str> = keys.keys.iter().map(|k| k.0).collect();
+    let k_gtin: Vec<&str> = keys.keys.iter().map(|k| k.1).collect();
+    let k_lot: Vec<Option<&str>> = keys.keys.iter().map(|k| k.2).collect();
+    let k_delta: Vec<i64> = keys.states.iter().map(|s| s.delta).collect();
+    let k_expiry: Vec<Option<&str>> = keys.states.iter().map(|s| s.expiry).collect();
+    // Locations the batch takes stock out of: the quantities of the keys there are fetched back.
+    let outs: Vec<&str> = keys
+        .effects
+        .iter()
+        .filter(|(_, delta)| *delta < 0)
+        .map(|(k, _)| keys.keys[*k].0)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let gtins: Vec<&str> = new
         .iter()
         .map(|m| m.gtin.as_str())
@@ -1329,7 +1431,8 @@ fn apply_new(
     let rows = match tx.query(
         &apply,
         &[
-            &device_id, &site, &new_hw, &k_loc, &k_gtin, &k_lot, &k_delta, &k_expiry, &gtins, &locs,
+            &device_id, &site, &new_hw, &k_loc, &k_gtin, &k_lot, &k_delta, &k_expiry, &gtins,
+            &locs, &count, &first_seq, &outs,
         ],
     ) {
         Ok(rows) => rows,
@@ -1341,13 +1444,21 @@ fn apply_new(
     // Quantity before the batch per key (the running quantity starts there), known items and locations.
     let mut known_items: HashSet<&str> = HashSet::new();
     let mut known_locs: HashSet<&str> = HashSet::new();
+    // The upsert returns the keys in the order it wrote them, the order of `keys`: check, look up otherwise.
+    let mut next = 0;
     for r in &rows {
         match r.get::<_, i32>(0) {
             0 => {
                 let key: KeyRef<'_> = (r.get(1), r.get(2), r.get(3));
                 let after: i64 = r.get(4);
-                if let Some(state) = keys.get_mut(&key) {
-                    state.qty = after - state.delta;
+                let index = match keys.keys.get(next) {
+                    Some(k) if *k == key => Some(next),
+                    _ => keys.keys.binary_search(&key).ok(),
+                };
+                if let Some(i) = index {
+                    keys.states[i].qty = after - keys.states[i].delta;
+                    keys.states[i].fetched = true;
+                    next = i + 1;
                 }
             }
             1 => {
@@ -1363,26 +1474,25 @@ fn apply_new(
     let mut records: Vec<(Draft, Vec<MovementRef>)> = Vec::new();
     let mut negative = Vec::new();
     for (i, m) in new.iter().enumerate() {
-        let effects = m.effects();
+        let effects = &keys.effects[keys.starts[i]..keys.starts[i + 1]];
         let mut stock_after = Vec::with_capacity(effects.len());
-        for e in &effects {
-            let key = (e.location, m.gtin.as_str(), m.lot.as_deref());
-            let state = keys.get_mut(&key).ok_or_else(|| StoreError::Corrupt {
-                tree: "stock",
-                message: format!("stock key {key:?} of a movement is missing from its batch"),
-            })?;
-            state.qty = state.qty.checked_add(e.delta).ok_or_else(|| {
-                StoreError::Overflow(format!(
-                    "{site}/{}/{}/{}",
-                    e.location,
-                    m.gtin,
-                    lot_key(m.lot.as_deref())
-                ))
+        for &(k, delta) in effects {
+            let state = &mut keys.states[k];
+            if delta < 0 && !state.fetched {
+                return Err(StoreError::Corrupt {
+                    tree: "stock",
+                    message: format!("no quantity came back for {:?}", keys.keys[k]),
+                }
+                .into());
+            }
+            state.qty = state.qty.checked_add(delta).ok_or_else(|| {
+                let (location, gtin, lot) = keys.keys[k];
+                StoreError::Overflow(format!("{site}/{location}/{gtin}/{}", lot_key(lot)))
             })?;
             stock_after.push(state.qty);
-            if state.qty < 0 && e.delta < 0 {
+            if state.qty < 0 && delta < 0 {
                 negative.push((
-                    e.location.to_string(),
+                    keys.keys[k].0.to_string(),
                     m.gtin.clone(),
                     m.lot.clone(),
                     state.qty,
@@ -1543,8 +1653,8 @@ fn pg_timestamp(at: OffsetDateTime) -> Result<i64, StoreError> {
 }
 
 /// The columns [`movement_row`] reads, in order.
-const MOVEMENT_COLUMNS: &str =
-    "device_id, seq, at, kind, gtin, lot, from_location, to_location, reference, qty, body";
+const MOVEMENT_COLUMNS: &str = "m.device_id, m.seq, m.at, m.kind, m.gtin, m.lot, m.from_location,
+     m.to_location, m.reference, m.qty, m.body";
 
 /// What `movements.body` holds for a movement stored by this version: the fields no column holds, and `at` only
 /// when its column cannot hold it exactly (an offset other than UTC, or digits below the microsecond).
