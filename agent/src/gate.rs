@@ -800,7 +800,7 @@ impl GateTask {
                 view: &self.view,
             },
         );
-        let now = OffsetDateTime::now_utc();
+        let now = crate::clock::now();
         let epc = hex(&pass.epc);
         let rejected = |reason: &str| {
             let d = Decision::Rejected {

@@ -15,6 +15,7 @@
 //! ([`gate`]) that smooths the reads into passes and records their movements through the same workflow seqs and
 //! journal writer; barcode sources keep working beside it.
 
+pub mod clock;
 pub mod config;
 pub mod gate;
 pub mod housekeeping;
@@ -175,7 +176,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     }
     view.apply(&rec.movements)?;
     if cfg.workflow.is_gate() {
-        let before = time::OffsetDateTime::now_utc() - time::Duration::days(gate::MEMORY_DAYS);
+        let before = clock::now() - time::Duration::days(gate::MEMORY_DAYS);
         match view.prune_gate_units(before) {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -454,7 +455,7 @@ fn handle_scan(
         workflow::ScanInput::Decoded { raw, .. } => Some(raw.clone()),
         workflow::ScanInput::Invalid { .. } => None,
     };
-    let now = time::OffsetDateTime::now_utc();
+    let now = clock::now();
     let Ok(mut wf) = workflow.lock() else { return };
     // Scans refused as "storage full" gave away seqs: take them back before the next one (writer module doc).
     writer.apply_rollback(&mut wf);
@@ -534,7 +535,7 @@ impl StatusCtx {
         StatusFile {
             device_id: self.cfg.device_id.clone(),
             site: self.cfg.site.clone(),
-            updated: time::OffsetDateTime::now_utc()
+            updated: clock::now()
                 .format(&time::format_description::well_known::Rfc3339)
                 .ok(),
             durable_seq,

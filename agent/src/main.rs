@@ -94,6 +94,18 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            match dockhand_agent::clock::check_env() {
+                Ok(offset) if offset.is_zero() => {}
+                Ok(offset) => tracing::warn!(
+                    offset_secs = offset.whole_seconds(),
+                    "device clock skewed on purpose by {}: a simulation knob, never set it in production",
+                    dockhand_agent::clock::OFFSET_ENV
+                ),
+                Err(e) => {
+                    eprintln!("dockhand-agent: {e}");
+                    return ExitCode::from(2);
+                }
+            }
             match run(cfg) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -356,7 +356,7 @@ pub async fn stock_route(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let answer = tokio::task::spawn_blocking(move || {
-        stock.answer(q.location.as_deref(), OffsetDateTime::now_utc())
+        stock.answer(q.location.as_deref(), crate::clock::now())
     })
     .await;
     match answer {
@@ -475,7 +475,7 @@ fn read_store(
                         .into(),
             })),
         };
-    Ok(SiteStock::new(&db)?.answer(location, OffsetDateTime::now_utc())?)
+    Ok(SiteStock::new(&db)?.answer(location, crate::clock::now())?)
 }
 
 #[cfg(test)]

@@ -208,7 +208,7 @@ fn read_port(
 /// Decodes one framed scan into what the workflow receives; shared by the serial and USB sources.
 pub fn decode_input(raw: RawScan, cfg: &SourceConfig) -> ScanInput {
     let opts = DecodeOptions {
-        today: time::OffsetDateTime::now_utc().date(),
+        today: crate::clock::now().date(),
         fnc1_substitute: cfg.fnc1_byte(),
         assume_gs1: cfg.gs1,
         fnc1_text: cfg.fnc1_text(),

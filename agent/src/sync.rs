@@ -300,7 +300,7 @@ pub struct SyncSettings {
 }
 
 fn now_text() -> Option<String> {
-    time::OffsetDateTime::now_utc()
+    crate::clock::now()
         .format(&time::format_description::well_known::Rfc3339)
         .ok()
 }
@@ -317,7 +317,7 @@ fn remote_failure(e: PushError) -> Failure {
 }
 
 fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    crate::clock::now().unix_timestamp()
 }
 
 /// Pulls pages from `view`'s cursor until `more` is false, applying each before asking for the next.
@@ -375,7 +375,7 @@ async fn pull_all<T: Transport>(
 /// Fetches a site stock snapshot and installs it; returns the number of rows.
 async fn refresh_stock<T: Transport>(transport: &T, stock: &SiteStock) -> Result<usize, Failure> {
     let snap = transport.stock().await.map_err(remote_failure)?;
-    let (s, at) = (stock.clone(), time::OffsetDateTime::now_utc());
+    let (s, at) = (stock.clone(), crate::clock::now());
     tokio::task::spawn_blocking(move || s.install(&snap, at))
         .await
         .map_err(local_failure)?

@@ -593,7 +593,7 @@ fn movements(records: impl Iterator<Item = Record>) -> Vec<Movement> {
 }
 
 fn now_rfc3339() -> Option<String> {
-    time::OffsetDateTime::now_utc()
+    crate::clock::now()
         .format(&time::format_description::well_known::Rfc3339)
         .ok()
 }

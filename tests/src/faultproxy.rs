@@ -16,13 +16,20 @@
 //!   n-th server answer. A turn starts when server bytes arrive after client bytes went up, so turn 1 is the TLS
 //!   server flight and later turns are HTTP responses: the server has already committed the push the client never
 //!   hears about, and the agent must push the same seqs again.
+//!   Half of these resets forward none of the answer: the request went up whole, the server committed it, and the
+//!   connection dies before the client sees one byte back (a lost answer). A TCP proxy cannot *replay* a request
+//!   instead, since the bytes are one TLS session's records and a second copy would fail the record MACs at the
+//!   server; the agent's own retry is the duplicate, and the server's
+//!   `dockhand_movements_ingested_total{result="duplicate"}` counts what it acknowledged again.
 //! - A partition ([`FaultProxy::partition`]) resets every open connection and answers new ones with an immediate
 //!   RST until it ends. [`FaultProxy::heal`] ends the partition and stops every fault, including on connections
 //!   already open, so a liveness phase measures the system and not the proxy.
+//! - With several upstreams ([`FaultProxy::start_to`], server nodes behind a load balancer), each accepted
+//!   connection goes to the node a second seeded stream picks, drawn for every connection, healed or not.
 //!
 //! ```text
-//! plan draw (percent of connections):  clean 35 · delay 15 · reset request 10 · reset response 20
-//!                                      truncate 8 · stall 12
+//! plan draw (percent of connections):  clean 30 · delay 15 · reset request 10 · reset response 25 (half of them
+//!                                      with no answer byte) · truncate 8 · stall 12
 //! ```
 
 use std::collections::VecDeque;
@@ -125,16 +132,20 @@ impl Fault {
     /// Draws one connection's fault (the distribution is in the module doc).
     pub fn draw(rng: &mut SplitMix64) -> Fault {
         match rng.below(100) {
-            0..35 => Fault::Clean,
-            35..50 => Fault::Delay {
+            0..30 => Fault::Clean,
+            30..45 => Fault::Delay {
                 ms: rng.between(5, 150),
             },
-            50..60 => Fault::ResetRequest {
+            45..55 => Fault::ResetRequest {
                 after: rng.between(0, 3000),
             },
-            60..80 => Fault::ResetResponse {
+            55..80 => Fault::ResetResponse {
                 turn: rng.between(2, 5) as u32,
-                keep: rng.between(0, 48),
+                keep: if rng.chance(50) {
+                    0
+                } else {
+                    rng.between(1, 48)
+                },
             },
             80..88 => Fault::Truncate {
                 after: rng.between(0, 6000),
@@ -209,7 +220,10 @@ enum Plans {
 }
 
 struct Shared {
-    target: u16,
+    /// The upstream ports; a connection goes to one of them.
+    targets: Vec<u16>,
+    /// Picks each connection's upstream, in accept order.
+    routes: Mutex<SplitMix64>,
     faults_on: AtomicBool,
     plans: Mutex<Plans>,
     partition_until: Mutex<Option<Instant>>,
@@ -225,6 +239,17 @@ impl Shared {
         until.is_some_and(|u| Instant::now() < u)
     }
 
+    /// The upstream port of the next connection (no draw with a single upstream).
+    fn next_target(&self) -> u16 {
+        match self.targets.as_slice() {
+            [one] => *one,
+            many => {
+                let mut routes = self.routes.lock().expect("routes lock");
+                many[routes.below(many.len() as u64) as usize]
+            }
+        }
+    }
+
     fn next_plan(&self) -> Fault {
         let mut plans = self.plans.lock().expect("plans lock");
         match &mut *plans {
@@ -234,7 +259,8 @@ impl Shared {
     }
 }
 
-/// A running fault proxy forwarding `127.0.0.1:port` to `127.0.0.1:target`. Dropping it stops accepting.
+/// A running fault proxy forwarding `127.0.0.1:port` to `127.0.0.1:target` (or one of several targets). Dropping it
+/// stops accepting.
 pub struct FaultProxy {
     shared: Arc<Shared>,
     /// The port clients connect to.
@@ -244,19 +270,32 @@ pub struct FaultProxy {
 impl FaultProxy {
     /// Starts a proxy to `target` whose per-connection faults come from `seed`.
     pub fn start(target: u16, seed: u64) -> std::io::Result<FaultProxy> {
-        FaultProxy::start_with(target, Plans::Seeded(SplitMix64::new(seed)))
+        FaultProxy::start_to(&[target], seed)
+    }
+
+    /// Starts a proxy to several upstreams (server nodes): each connection's node and fault come from `seed`.
+    pub fn start_to(targets: &[u16], seed: u64) -> std::io::Result<FaultProxy> {
+        let mut rng = SplitMix64::new(seed);
+        let routes = rng.fork();
+        FaultProxy::start_with(targets, routes, Plans::Seeded(rng))
     }
 
     /// Starts a proxy applying `script` to its first connections in order (then clean ones): for tests.
     pub fn scripted(target: u16, script: Vec<Fault>) -> std::io::Result<FaultProxy> {
-        FaultProxy::start_with(target, Plans::Script(script.into()))
+        FaultProxy::start_with(&[target], SplitMix64::new(0), Plans::Script(script.into()))
     }
 
-    fn start_with(target: u16, plans: Plans) -> std::io::Result<FaultProxy> {
+    fn start_with(
+        targets: &[u16],
+        routes: SplitMix64,
+        plans: Plans,
+    ) -> std::io::Result<FaultProxy> {
+        assert!(!targets.is_empty(), "a proxy needs an upstream");
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
-            target,
+            targets: targets.to_vec(),
+            routes: Mutex::new(routes),
             faults_on: AtomicBool::new(true),
             plans: Mutex::new(plans),
             partition_until: Mutex::new(None),
@@ -327,8 +366,8 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
             shared.counters.refused.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let Ok(server) = TcpStream::connect(("127.0.0.1", shared.target)) else {
-            // The server is down (killed by the test): the client sees what it would see, a reset.
+        let Ok(server) = TcpStream::connect(("127.0.0.1", shared.next_target())) else {
+            // The node is down (killed by the test): the client sees what it would see, a reset.
             reset(&client, None);
             continue;
         };
@@ -686,6 +725,26 @@ mod tests {
             assert!(
                 took >= Duration::from_millis(min_ms),
                 "{fault:?} took {took:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn connections_spread_over_the_nodes_by_the_seed() {
+        let (a, at_a) = upstream();
+        let (b, at_b) = upstream();
+        for seed in [1, 2, 3] {
+            let proxy = FaultProxy::start_to(&[a, b], seed).expect("proxy");
+            proxy.heal();
+            for _ in 0..16 {
+                assert_eq!(exchange(proxy.port).0, ANSWER_LEN, "seed {seed}");
+            }
+            let drain = |rx: &std::sync::mpsc::Receiver<usize>| rx.try_iter().count();
+            let (n_a, n_b) = (drain(&at_a), drain(&at_b));
+            // Fixed seeds, so the spread is fixed too; a fair draw sends all 16 to one node once in 2^15 seeds.
+            assert!(
+                n_a + n_b == 16 && n_a > 0 && n_b > 0,
+                "seed {seed}: {n_a} to a, {n_b} to b"
             );
         }
     }

@@ -457,12 +457,18 @@ pub struct AgentProc {
 impl AgentProc {
     /// Starts `dockhand-agent run --config CONFIG` and waits until its scanner is connected.
     pub fn start(config: &Path, data: &Path) -> Result<AgentProc> {
+        AgentProc::start_with_env(config, data, &[])
+    }
+
+    /// Like [`AgentProc::start`], with extra environment variables (e.g. the simulated clock offset).
+    pub fn start_with_env(config: &Path, data: &Path, env: &[(&str, String)]) -> Result<AgentProc> {
         // A status file from an earlier run would say "connected" too early.
         let _ = std::fs::remove_file(data.join("status.json"));
         let child = Command::new(bin("dockhand-agent"))
             .args(["run", "--config"])
             .arg(config)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
