@@ -112,11 +112,13 @@ impl ServerProc {
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+        // Generous: a soak runs several fleets at once on a 2-core machine, and a debug build's start (TLS
+        // material, store open, PostgreSQL pool and migration check) has been seen to take over 30 s there.
+        let addr = match rx.recv_timeout(Duration::from_secs(90)) {
             Ok(a) => a.parse().context("listen address")?,
             Err(_) => {
                 let _ = child.kill();
-                bail!("dockhand-server did not start listening within 30 s");
+                bail!("dockhand-server did not start listening within 90 s");
             }
         };
         Ok(ServerProc {

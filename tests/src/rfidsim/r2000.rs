@@ -361,6 +361,11 @@ impl R2000Sim {
             .get_or_insert_with(Instant::now);
     }
 
+    /// When the script's clock started ([`R2000Sim::start_clock`] or the first inventory command), if it has.
+    pub fn clock_started(&self) -> Option<Instant> {
+        *self.shared.clock.lock().expect("clock")
+    }
+
     /// Stops answering for `duration`: commands are read and dropped, due reads wait (and may be lost).
     pub fn go_silent(&self, duration: Duration) {
         *self.shared.silent_until.lock().expect("silent") = Some(Instant::now() + duration);
