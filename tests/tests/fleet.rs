@@ -93,7 +93,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, ensure, Context, Result};
 use dockhand_tests::faultproxy::{FaultProxy, FaultStats, SplitMix64};
-use dockhand_tests::rfidsim::{sscc18, sscc96, Direction, Pass, R2000Sim, Script};
+use dockhand_tests::rfidsim::{sscc18, sscc96, Direction, Pass, R2000Options, R2000Sim, Script};
 use dockhand_tests::*;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
@@ -943,7 +943,15 @@ impl Fleet {
                 Some(json!({"id": asn, "site": SITE, "supplier": "ACME", "pallets": body})),
             )?;
             let token = enroll(&server_data, &name, SITE)?;
-            let sim = R2000Sim::start(&script)?;
+            // The script starts with the safety phase, after the gate has pulled its ASN (below): a pallet
+            // passing before that would be received as an unannounced unit, not against its ASN lines.
+            let sim = R2000Sim::start_with(
+                &script,
+                R2000Options {
+                    manual_clock: true,
+                    ..R2000Options::default()
+                },
+            )?;
             let proxy = FaultProxy::start_to(&servers.ports, links.next_u64())?;
             let data = tmp.path().join(&name);
             let config = GateSpec {

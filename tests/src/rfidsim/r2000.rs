@@ -225,6 +225,9 @@ pub struct R2000Options {
     pub empty_round: EmptyRound,
     /// Firmware version reported by 0x72 (major, minor).
     pub firmware: (u8, u8),
+    /// The script waits for [`R2000Sim::start_clock`] instead of starting at the first inventory command (a test
+    /// that must know when the first pass can happen, e.g. not before the gate has pulled its ASN).
+    pub manual_clock: bool,
 }
 
 impl Default for R2000Options {
@@ -237,6 +240,7 @@ impl Default for R2000Options {
             reset_ms: 500,
             empty_round: EmptyRound::EndFrame,
             firmware: (8, 1),
+            manual_clock: false,
         }
     }
 }
@@ -534,11 +538,13 @@ impl Module {
     }
 
     fn inventory(&mut self, cmd: u8, repeat: u8) {
-        self.shared
-            .clock
-            .lock()
-            .expect("clock")
-            .get_or_insert_with(Instant::now);
+        if !self.options.manual_clock {
+            self.shared
+                .clock
+                .lock()
+                .expect("clock")
+                .get_or_insert_with(Instant::now);
+        }
         self.stats(|s| s.inventories += 1);
         let ant = self.antenna;
         if !self.options.connected[usize::from(ant)] {
