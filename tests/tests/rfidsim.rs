@@ -554,3 +554,42 @@ fn llrp_handshake_reports_keepalives_and_a_dropped_connection() {
         .sum::<usize>();
     assert!(stray_reads > 0, "strays reported too");
 }
+
+/// Soak seed 2089 of the fleet simulation: the gate's first inventory command started the reader's script while
+/// the gate had not yet pulled its ASN, so pallet 0 passed "unannounced". With `manual_clock` no read is due
+/// before `start_clock`, however often the host inventories; after it, the script plays from then.
+#[test]
+fn soak_seed_2089_a_manual_clock_waits_for_start_clock() {
+    let script = two_pass_script();
+    let options = R2000Options {
+        manual_clock: true,
+        ..R2000Options::default()
+    };
+    let sim = R2000Sim::start_with(&script, options).expect("start");
+    let mut host = Host::open(sim.path());
+    let idle_until = Instant::now() + Duration::from_millis(700);
+    while Instant::now() < idle_until {
+        for antenna in [0, 1] {
+            assert_eq!(host.round(antenna), vec![], "a read before start_clock");
+        }
+    }
+    assert_eq!(sim.clock_started(), None);
+    assert_eq!(sim.stats().reads_delivered, 0);
+
+    sim.start_clock();
+    let started = sim.clock_started().expect("started");
+    let mut seen = 0;
+    let end = Instant::now() + Duration::from_secs(5);
+    while !sim.done() && Instant::now() < end {
+        for antenna in [0, 1] {
+            seen += host.round(antenna).len();
+        }
+    }
+    assert!(sim.done(), "the script played out after start_clock");
+    assert_eq!(seen, sim.truth().total_reads);
+    assert_eq!(
+        sim.clock_started(),
+        Some(started),
+        "start_clock starts it once"
+    );
+}
