@@ -41,9 +41,9 @@
 //!
 //! One uncontended mutex per push for the movement counters and one for the status counter, a few atomic adds for
 //! the histogram: next to the push's `fdatasync` (milliseconds) this is noise. Telling applied movements from
-//! duplicates needs the device's high-water mark from before the push, which the handler reads in the same
-//! blocking call (one key lookup on sled, one primary-key `SELECT` on PostgreSQL). Two nodes receiving the same
-//! batch at the same moment may both count it as applied; the store still applies it once.
+//! duplicates needs the device's high-water mark as the batch found it, which the store answers with the outcome
+//! (`Store::push_reporting_mark`, read inside the push's own transaction: no extra lookup, and exact even when
+//! two nodes receive the same batch at the same moment).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

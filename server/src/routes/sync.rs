@@ -23,7 +23,7 @@ use crate::devices::{self, Device};
 use crate::error::ApiError;
 use crate::metrics::{Ingest, Tally};
 use crate::state::AppState;
-use crate::store::PushOutcome;
+use crate::store::{PushOutcome, Pushed};
 
 /// Applies a device's batch; answers `{"acked_through": N}`.
 pub(crate) async fn push(
@@ -43,16 +43,15 @@ pub(crate) async fn push(
     let (site, device_id) = (device.site.clone(), device.id.clone());
     let (movements, backlog) = (req.movements, req.backlog);
     let pushed = blocking(move || {
-        // The mark before the push tells the metrics which movements were resends (crate::metrics, module docs).
-        let before = store.high_water(&device_id);
-        let result = before.and_then(|before| {
-            let outcome = store.push(&site, &device_id, &movements)?;
-            Ok((outcome, before))
-        });
+        // The mark the batch met tells the metrics which movements were resends (crate::metrics, module docs).
+        let result = store.push_reporting_mark(&site, &device_id, &movements);
         // The device counted this batch in its backlog; what it still holds once the answer arrives is what the
         // office should see (a drained device shows 0, not the size of its last batch).
         let left = match &result {
-            Ok((PushOutcome::Acked { acked_through }, _)) => backlog.map(|b| {
+            Ok(Pushed {
+                outcome: PushOutcome::Acked { acked_through },
+                ..
+            }) => backlog.map(|b| {
                 let acked = movements.iter().filter(|m| m.seq <= *acked_through).count();
                 b.saturating_sub(acked as u64)
             }),
@@ -64,8 +63,14 @@ pub(crate) async fn push(
             left,
             agent.as_deref(),
         )?;
-        let (outcome, before) = result?;
-        Ok((outcome, Tally::of_push(&movements, before, outcome)))
+        let Pushed {
+            outcome,
+            high_water_before,
+        } = result?;
+        Ok((
+            outcome,
+            Tally::of_push(&movements, high_water_before, outcome),
+        ))
     })
     .await;
     let outcome = match pushed {

@@ -617,6 +617,33 @@ pub trait Store: Send + Sync {
     /// One page of non-zero stock rows matching `query.filter`, in `query.sort` order (see [`StockPageQuery`]),
     /// never more than `query.limit` rows in memory. Each backend documents what a page costs per sort.
     fn stock_page(&self, query: &StockPageQuery) -> Result<StockPage, StoreError>;
+
+    /// [`Store::push`], also answering the device's high-water mark as the batch found it, which the push
+    /// handler's metrics need to count resent movements. The default reads the mark before pushing (a second
+    /// read, and a concurrent push of the same device could move the mark in between); the backends answer it
+    /// from inside the push's own transaction, exact and for free.
+    fn push_reporting_mark(
+        &self,
+        site: &str,
+        device_id: &str,
+        movements: &[Movement],
+    ) -> Result<Pushed, StoreError> {
+        let high_water_before = self.high_water(device_id)?;
+        Ok(Pushed {
+            outcome: self.push(site, device_id, movements)?,
+            high_water_before,
+        })
+    }
+}
+
+/// What [`Store::push_reporting_mark`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pushed {
+    /// What became of the batch.
+    pub outcome: PushOutcome,
+    /// The device's high-water mark the batch met: on `Acked`, its movements with a seq up to this were
+    /// replays.
+    pub high_water_before: u64,
 }
 
 /// How many discrepancies of one kind are open at one site ([`Store::open_discrepancy_counts`]).

@@ -117,8 +117,8 @@ use time::OffsetDateTime;
 use crate::reconcile::{self, Document, Draft, Facts};
 use crate::store::{
     check_batch, check_push, Comment, Discrepancy, DiscrepancyCount, DiscrepancyFilter,
-    DiscrepancyStatus, MovementFilter, MovementPage, MovementRef, PushOutcome, Resolution, Site,
-    StockFilter, StockRow, Store, StoreError, StoredMovement, OFFICE_DEVICE,
+    DiscrepancyStatus, MovementFilter, MovementPage, MovementRef, PushOutcome, Pushed, Resolution,
+    Site, StockFilter, StockRow, Store, StoreError, StoredMovement, OFFICE_DEVICE,
 };
 use crate::store::{HourCounter, HourlyCounts, ReceivedLot};
 use crate::store::{StockPage, StockPageQuery, StockPageStart, StockSort};
@@ -350,18 +350,9 @@ impl Store for PgStore {
         device_id: &str,
         movements: &[Movement],
     ) -> Result<PushOutcome, StoreError> {
-        check_push(site, device_id, movements)?;
-        let extras = movements
-            .iter()
-            .map(encode_extra)
-            .collect::<Result<Vec<_>, _>>()?;
-        let (outcome, negative) = self.in_tx_cached(true, |tx, statements| {
-            push_tx(tx, statements, site, device_id, movements, &extras)
-        })?;
-        for (location, gtin, lot, qty) in &negative {
-            tracing::warn!(device = device_id, site, location = %location, gtin = %gtin, lot = ?lot, qty, "stock went negative; a discrepancy for the office");
-        }
-        Ok(outcome)
+        Ok(self
+            .push_reporting_mark(site, device_id, movements)?
+            .outcome)
     }
 
     fn high_water(&self, device_id: &str) -> Result<u64, StoreError> {
@@ -1059,6 +1050,26 @@ impl Store for PgStore {
         }
         Ok(StockPage { rows, more })
     }
+
+    fn push_reporting_mark(
+        &self,
+        site: &str,
+        device_id: &str,
+        movements: &[Movement],
+    ) -> Result<Pushed, StoreError> {
+        check_push(site, device_id, movements)?;
+        let extras = movements
+            .iter()
+            .map(encode_extra)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (pushed, negative) = self.in_tx_cached(true, |tx, statements| {
+            push_tx(tx, statements, site, device_id, movements, &extras)
+        })?;
+        for (location, gtin, lot, qty) in &negative {
+            tracing::warn!(device = device_id, site, location = %location, gtin = %gtin, lot = ?lot, qty, "stock went negative; a discrepancy for the office");
+        }
+        Ok(pushed)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1067,6 +1078,7 @@ impl Store for PgStore {
 /// Stock rows a push left negative: (location, gtin, lot, qty), logged after commit.
 type Negatives = Vec<(String, String, Option<String>, i64)>;
 
+/// The push's transaction: locks the device's high-water row, then [`push_locked`].
 fn push_tx(
     tx: &mut Transaction<'_>,
     statements: &mut Statements,
@@ -1074,8 +1086,28 @@ fn push_tx(
     device_id: &str,
     movements: &[Movement],
     extras: &[String],
-) -> Result<(PushOutcome, Negatives), Fail> {
+) -> Result<(Pushed, Negatives), Fail> {
     let hw = lock_high_water(tx, statements, device_id)?;
+    let (outcome, negative) = push_locked(tx, statements, hw, site, device_id, movements, extras)?;
+    Ok((
+        Pushed {
+            outcome,
+            high_water_before: hw,
+        },
+        negative,
+    ))
+}
+
+/// Decides replay, gap or conflict against the locked mark `hw` and applies the new movements.
+fn push_locked(
+    tx: &mut Transaction<'_>,
+    statements: &mut Statements,
+    hw: u64,
+    site: &str,
+    device_id: &str,
+    movements: &[Movement],
+    extras: &[String],
+) -> Result<(PushOutcome, Negatives), Fail> {
     let Some(first) = movements.first() else {
         return Ok((PushOutcome::Acked { acked_through: hw }, Vec::new()));
     };

@@ -112,7 +112,7 @@
 //! `movements` once on open (one pass; the mark is written after the index is synced, so an interrupted pass is
 //! redone), so older format-4 data is read as is.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -132,7 +132,7 @@ use time::OffsetDateTime;
 use super::{
     check_push, Comment, Discrepancy, DiscrepancyCount, DiscrepancyFilter, DiscrepancyKind,
     DiscrepancyStatus, HourCounter, HourlyCounts, MovementFilter, MovementPage, MovementRef,
-    PushOutcome, ReceivedLot, Resolution, Site, StockFilter, StockPage, StockPageQuery,
+    PushOutcome, Pushed, ReceivedLot, Resolution, Site, StockFilter, StockPage, StockPageQuery,
     StockPageStart, StockRow, StockSort, Store, StoreError, StoredMovement, OFFICE_DEVICE,
 };
 use crate::reconcile::{self, Document, Draft, Facts};
@@ -224,13 +224,13 @@ struct Record {
     movement: Movement,
 }
 
-/// [`Record`] as written: the same JSON, borrowing instead of cloning the movement.
+/// [`Record`] as written: the same JSON, borrowing instead of cloning the movement. `received_at` is the
+/// RFC 3339 text `time::serde::rfc3339` writes, formatted once per transaction rather than once per movement.
 #[derive(Serialize)]
 struct RecordRef<'a> {
     server_seq: u64,
     site: &'a str,
-    #[serde(with = "time::serde::rfc3339")]
-    received_at: OffsetDateTime,
+    received_at: &'a str,
     movement: &'a Movement,
 }
 
@@ -562,34 +562,60 @@ struct Writer {
     change_seq: u64,
     discrepancy_id: u64,
     start: (u64, u64, u64),
+    /// `now` as the RFC 3339 text of a record's `received_at`.
+    received_at: String,
     /// Every effect applied in this transaction, in order; written to `effects` by [`Writer::finish`].
     pending: Vec<Pending>,
-    /// Stock rows touched in this transaction: key -> (quantity now, quantity committed before), read through on
-    /// first use; the changed ones are written by [`Writer::finish`].
-    stock: HashMap<Vec<u8>, (i64, i64)>,
-    /// The `stock` entries read so far (key: the stock key's first three segments) -> the stock keys of their
-    /// rows in `stock` (all rows of the entry are read at once, plus those this transaction added).
-    groups: HashMap<Vec<u8>, Vec<Vec<u8>>>,
-    /// The expiry of the rows in `stock` that have one (committed, or first set by this transaction).
-    expiry: HashMap<Vec<u8>, Vec<u8>>,
-    /// The `stock` entries (as in `groups`) in which this transaction set a row's first expiry.
-    expiry_set: HashSet<Vec<u8>>,
+    /// Stock rows touched in this transaction, each once, read through on first use; the entries with a
+    /// changed row are written by [`Writer::finish`]. Effects and groups name rows by index, so a stock key is
+    /// hashed once per effect and its bytes live here only.
+    rows: Vec<StockSlot>,
+    /// Stock key -> index in `rows`.
+    row_index: HashMap<Vec<u8>, usize>,
+    /// The `stock` entries read so far (key: the stock key's first three segments): all rows of the entry are
+    /// read at once, plus those this transaction added.
+    groups: HashMap<Vec<u8>, StockGroup>,
     /// Whether an item (by GTIN) exists (master data does not change during a push).
     items: HashMap<Vec<u8>, bool>,
     /// Whether a location (by `locations` key) exists.
     locations: HashMap<Vec<u8>, bool>,
     /// Scratch space for building keys.
     scratch: Vec<u8>,
+    /// Scratch space for the stock key of the effect being applied.
+    key: Vec<u8>,
+    /// Scratch space for the record of the movement being applied (sled copies it on insert).
+    record: Vec<u8>,
     /// The `log` runs of the movements applied in this transaction.
     log: Vec<LogRun>,
     /// Stock rows left negative, logged after commit (the closure may run more than once).
     negative: Vec<(Vec<u8>, i64)>,
 }
 
-/// One stock effect applied in the current transaction.
-struct Pending {
+/// One stock row a transaction touched.
+struct StockSlot {
     /// The full stock key (site ++ 0x00 ++ ...).
     key: Vec<u8>,
+    /// The quantity as of this point of the transaction.
+    qty: i64,
+    /// The quantity committed before the transaction.
+    committed: i64,
+    /// The row's expiry (committed, or first set by this transaction).
+    expiry: Option<Vec<u8>>,
+}
+
+/// One `stock` entry a transaction read.
+#[derive(Default)]
+struct StockGroup {
+    /// Indices in [`Writer::rows`] of the entry's rows.
+    rows: Vec<usize>,
+    /// Whether this transaction set a row's first expiry (the entry must be written even if no quantity moved).
+    expiry_set: bool,
+}
+
+/// One stock effect applied in the current transaction.
+struct Pending {
+    /// The stock row, an index in [`Writer::rows`].
+    row: usize,
     at: u128,
     delta: i64,
     server_seq: u64,
@@ -606,6 +632,14 @@ struct LogRun {
 
 impl Writer {
     fn start(tx: &Tx<'_>, now: OffsetDateTime) -> TxResult<Self> {
+        let received_at = now
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| {
+                abort(StoreError::Corrupt {
+                    tree: T::Movements.name(),
+                    message: format!("cannot encode the receipt time {now}: {e}"),
+                })
+            })?;
         let server_seq = tx.u64(T::Meta, META_SERVER_SEQ)?;
         let change_seq = tx.u64(T::Meta, META_CHANGE_SEQ)?;
         let discrepancy_id = tx.u64(T::Meta, META_DISCREPANCY_ID)?;
@@ -615,48 +649,60 @@ impl Writer {
             change_seq,
             discrepancy_id,
             start: (server_seq, change_seq, discrepancy_id),
+            received_at,
             pending: Vec::new(),
-            stock: HashMap::new(),
+            rows: Vec::new(),
+            row_index: HashMap::new(),
             groups: HashMap::new(),
-            expiry: HashMap::new(),
-            expiry_set: HashSet::new(),
             items: HashMap::new(),
             locations: HashMap::new(),
             scratch: Vec::new(),
+            key: Vec::new(),
+            record: Vec::new(),
             log: Vec::new(),
             negative: Vec::new(),
         })
     }
 
-    /// The stock at `key` as of this point of the transaction.
-    fn stock(&mut self, tx: &Tx<'_>, key: &[u8]) -> TxResult<i64> {
-        if let Some((qty, _)) = self.stock.get(key) {
-            return Ok(*qty);
+    /// The index in `rows` of the stock row at `key`, reading its `stock` entry on first use.
+    fn row(&mut self, tx: &Tx<'_>, key: &[u8]) -> TxResult<usize> {
+        if let Some(&i) = self.row_index.get(key) {
+            return Ok(i);
         }
         let (group, _) = split_stock_key(key);
         if !self.groups.contains_key(group) {
-            let mut keys = Vec::new();
+            let mut entry = StockGroup::default();
             if let Some(value) = tx.t(T::Stock).get(group)? {
-                let (stock, expiry) = (&mut self.stock, &mut self.expiry);
-                decode_stock(group, &value, |key, qty, exp| {
-                    if let Some(exp) = exp {
-                        expiry.insert(key.clone(), exp.to_vec());
-                    }
-                    stock.insert(key.clone(), (qty, qty));
-                    keys.push(key);
+                let (rows, index) = (&mut self.rows, &mut self.row_index);
+                decode_stock(group, &value, |key, qty, expiry| {
+                    index.insert(key.clone(), rows.len());
+                    entry.rows.push(rows.len());
+                    rows.push(StockSlot {
+                        key,
+                        qty,
+                        committed: qty,
+                        expiry: expiry.map(<[u8]>::to_vec),
+                    });
                 })
                 .map_err(abort)?;
             }
-            self.groups.insert(group.to_vec(), keys);
+            self.groups.insert(group.to_vec(), entry);
+            if let Some(&i) = self.row_index.get(key) {
+                return Ok(i);
+            }
         }
-        if let Some((qty, _)) = self.stock.get(key) {
-            return Ok(*qty);
+        let i = self.rows.len();
+        self.rows.push(StockSlot {
+            key: key.to_vec(),
+            qty: 0,
+            committed: 0,
+            expiry: None,
+        });
+        self.row_index.insert(key.to_vec(), i);
+        if let Some(entry) = self.groups.get_mut(group) {
+            entry.rows.push(i);
         }
-        self.stock.insert(key.to_vec(), (0, 0));
-        if let Some(keys) = self.groups.get_mut(group) {
-            keys.push(key.to_vec());
-        }
-        Ok(0)
+        Ok(i)
     }
 
     /// Whether the item exists (cached for the transaction).
@@ -688,20 +734,13 @@ impl Writer {
 
     /// Writes what the transaction accumulated (stock, log runs, effect records) and the counters.
     fn finish(&self, tx: &Tx<'_>) -> TxResult<()> {
-        for (group, keys) in &self.groups {
-            let row = |key: &Vec<u8>| self.stock.get(key).copied().unwrap_or((0, 0));
-            if keys.iter().all(|key| row(key).0 == row(key).1) && !self.expiry_set.contains(group) {
+        for (group, entry) in &self.groups {
+            let slots = entry.rows.iter().map(|&i| &self.rows[i]);
+            if !entry.expiry_set && slots.clone().all(|r| r.qty == r.committed) {
                 continue;
             }
-            let rows: Vec<StockValueRow<'_>> = keys
-                .iter()
-                .map(|key| {
-                    (
-                        key.as_slice(),
-                        row(key).0,
-                        self.expiry.get(key).map(Vec::as_slice),
-                    )
-                })
+            let rows: Vec<StockValueRow<'_>> = slots
+                .map(|r| (r.key.as_slice(), r.qty, r.expiry.as_deref()))
                 .collect();
             match encode_stock(rows) {
                 Some(value) => tx.t(T::Stock).insert(group.as_slice(), value)?,
@@ -712,7 +751,7 @@ impl Writer {
             tx.t(T::Log)
                 .insert(&run.first_server_seq.to_be_bytes(), encode_log(run))?;
         }
-        for (key, value) in encode_effects(&self.pending) {
+        for (key, value) in encode_effects(&self.pending, &self.rows) {
             tx.t(T::Effects).insert(key, value)?;
         }
         let meta = tx.t(T::Meta);
@@ -737,17 +776,25 @@ impl Writer {
         site: &str,
         m: &Movement,
         committed_after: i64,
-    ) -> TxResult<MovementRef> {
+    ) -> TxResult<()> {
         self.server_seq += 1;
         let server_seq = self.server_seq;
         let mkey = movement_key(&m.device_id, m.seq);
         let record = RecordRef {
             server_seq,
             site,
-            received_at: self.now,
+            received_at: &self.received_at,
             movement: m,
         };
-        tx.put_json(T::Movements, &mkey, &record)?;
+        self.record.clear();
+        serde_json::to_writer(&mut self.record, &record).map_err(|e| {
+            abort(StoreError::Corrupt {
+                tree: T::Movements.name(),
+                message: format!("cannot encode: {e}"),
+            })
+        })?;
+        tx.t(T::Movements)
+            .insert(mkey.as_slice(), self.record.as_slice())?;
         if let Some(r) = &m.reference {
             tx.t(T::Refs)
                 .insert(reference_key(r, server_seq), mkey.as_slice())?;
@@ -773,30 +820,27 @@ impl Writer {
         let at = at_code(m.at);
         let mut stock_after = Vec::with_capacity(2);
         for effect in m.effects() {
-            let key = stock_key(site, effect.location, &m.gtin, m.lot.as_deref());
-            let new = self
-                .stock(tx, &key)?
+            let i = self.stock_row(tx, site, effect.location, &m.gtin, m.lot.as_deref())?;
+            let row = &mut self.rows[i];
+            let new = row
+                .qty
                 .checked_add(effect.delta)
-                .ok_or_else(|| abort(StoreError::Overflow(describe_key(&key))))?;
+                .ok_or_else(|| abort(StoreError::Overflow(describe_key(&row.key))))?;
+            row.qty = new;
             if new < 0 {
-                self.negative.push((key.clone(), new));
-            }
-            if let Some(entry) = self.stock.get_mut(&key) {
-                entry.0 = new;
+                self.negative.push((row.key.clone(), new));
             }
             stock_after.push(new);
-            if let (Some(expiry), true) = (&m.expiry, effect.delta > 0) {
-                // First expiry into the row wins (the group is loaded: `self.stock` above read it).
-                if !self.expiry.contains_key(&key) {
-                    self.expiry.insert(key.clone(), expiry.as_bytes().to_vec());
-                    let (group, _) = split_stock_key(&key);
-                    if !self.expiry_set.contains(group) {
-                        self.expiry_set.insert(group.to_vec());
-                    }
+            if let (Some(expiry), true, None) = (&m.expiry, effect.delta > 0, &row.expiry) {
+                // First expiry into the row wins (its entry is loaded: `stock_row` read it).
+                row.expiry = Some(expiry.as_bytes().to_vec());
+                let (group, _) = split_stock_key(&row.key);
+                if let Some(entry) = self.groups.get_mut(group) {
+                    entry.expiry_set = true;
                 }
             }
             self.pending.push(Pending {
-                key,
+                row: i,
                 at,
                 delta: effect.delta,
                 server_seq,
@@ -836,25 +880,52 @@ impl Writer {
                 received(received_key(&asn.id, &m.gtin, Some(m.lot.as_deref())))?;
         }
         if let (MovementKind::Count, Some(to)) = (m.kind, &m.to_location) {
-            let key = stock_key(site, to, &m.gtin, m.lot.as_deref());
-            let now = i128::from(self.stock(tx, &key)?);
+            let i = self.stock_row(tx, site, to, &m.gtin, m.lot.as_deref())?;
+            let now = i128::from(self.rows[i].qty);
             let later_in_tx: i128 = self
                 .pending
                 .iter()
-                .filter(|p| p.key == key && p.at > at)
+                .filter(|p| p.row == i && p.at > at)
                 .map(|p| i128::from(p.delta))
                 .sum();
             let book = now - i128::from(committed_after) - later_in_tx;
-            facts.book_at_count = Some(to_i64(book, &describe_key(&key)).map_err(abort)?);
+            facts.book_at_count =
+                Some(to_i64(book, &describe_key(&self.rows[i].key)).map_err(abort)?);
         }
-        let this = MovementRef {
-            device_id: m.device_id.clone(),
-            seq: m.seq,
-        };
         for draft in reconcile::evaluate(m, &facts) {
-            self.raise(tx, site, draft, vec![this.clone()])?;
+            let this = MovementRef {
+                device_id: m.device_id.clone(),
+                seq: m.seq,
+            };
+            self.raise(tx, site, draft, vec![this])?;
         }
-        Ok(this)
+        Ok(())
+    }
+
+    /// [`Writer::row`] of the stock key `(site, location, gtin, lot)`, built in a reused buffer.
+    fn stock_row(
+        &mut self,
+        tx: &Tx<'_>,
+        site: &str,
+        location: &str,
+        gtin: &str,
+        lot: Option<&str>,
+    ) -> TxResult<usize> {
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        for (i, part) in [Some(site), Some(location), Some(gtin), lot]
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if i > 0 {
+                key.push(0);
+            }
+            key.extend_from_slice(part.as_bytes());
+        }
+        let row = self.row(tx, &key);
+        self.key = key;
+        row
     }
 
     fn raise(
@@ -913,6 +984,7 @@ impl Writer {
 /// What the push transaction decided, plus what to log after commit.
 struct Applied {
     outcome: PushOutcome,
+    high_water_before: u64,
     negative: Vec<(Vec<u8>, i64)>,
 }
 
@@ -1008,6 +1080,17 @@ impl Store for SledStore {
         device_id: &str,
         movements: &[Movement],
     ) -> Result<PushOutcome, StoreError> {
+        Ok(self
+            .push_reporting_mark(site, device_id, movements)?
+            .outcome)
+    }
+
+    fn push_reporting_mark(
+        &self,
+        site: &str,
+        device_id: &str,
+        movements: &[Movement],
+    ) -> Result<Pushed, StoreError> {
         check_push(site, device_id, movements)?;
         let hw_key = device_id.as_bytes();
         let now = OffsetDateTime::now_utc();
@@ -1018,6 +1101,7 @@ impl Store for SledStore {
             let Some(first) = movements.first() else {
                 return Ok(Applied {
                     outcome: PushOutcome::Acked { acked_through: hw },
+                    high_water_before: hw,
                     negative: Vec::new(),
                 });
             };
@@ -1026,6 +1110,7 @@ impl Store for SledStore {
                     outcome: PushOutcome::Gap {
                         expected_seq: hw + 1,
                     },
+                    high_water_before: hw,
                     negative: Vec::new(),
                 });
             }
@@ -1045,13 +1130,15 @@ impl Store for SledStore {
                 if stored.movement != *m {
                     return Ok(Applied {
                         outcome: PushOutcome::Conflict { seq: m.seq },
+                        high_water_before: hw,
                         negative: Vec::new(),
                     });
                 }
             }
             // New suffix: starts at hw + 1 because the batch is contiguous.
             let mut w = Writer::start(tx, now)?;
-            w.stock.reserve(movements.len());
+            w.rows.reserve(movements.len());
+            w.row_index.reserve(movements.len());
             w.pending.reserve(movements.len());
             let mut new_hw = hw;
             for m in movements.iter().filter(|m| m.seq > hw) {
@@ -1067,6 +1154,7 @@ impl Store for SledStore {
                 outcome: PushOutcome::Acked {
                     acked_through: new_hw,
                 },
+                high_water_before: hw,
                 negative: w.negative,
             })
         })?;
@@ -1078,7 +1166,10 @@ impl Store for SledStore {
         for (key, qty) in &applied.negative {
             tracing::warn!(device = device_id, stock = %describe_key(key), qty, "stock went negative; a discrepancy for the office");
         }
-        Ok(applied.outcome)
+        Ok(Pushed {
+            outcome: applied.outcome,
+            high_water_before: applied.high_water_before,
+        })
     }
 
     fn high_water(&self, device_id: &str) -> Result<u64, StoreError> {
@@ -1535,7 +1626,11 @@ impl Store for SledStore {
             } = &mut resolution
             {
                 let m = office_adjustment(tx, location, gtin, lot, *delta, at)?;
-                *movement = Some(w.apply(tx, &d.site, &m, 0)?);
+                w.apply(tx, &d.site, &m, 0)?;
+                *movement = Some(MovementRef {
+                    device_id: m.device_id.clone(),
+                    seq: m.seq,
+                });
                 tx.t(T::HighWater)
                     .insert(OFFICE_DEVICE.as_bytes(), &m.seq.to_be_bytes())?;
             }
@@ -1964,14 +2059,15 @@ fn key_site(stock_key: &[u8]) -> &[u8] {
 
 /// The `effects` records of a transaction's effects, in order: per site, chunks of up to [`EFFECTS_PER_RECORD`]
 /// effects, each keyed `site ++ 0x00 ++ max at ++ first server seq` (see the module docs for the value).
-fn encode_effects(pending: &[Pending]) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn encode_effects(pending: &[Pending], rows: &[StockSlot]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let stock_key = |p: &Pending| rows[p.row].key.as_slice();
     let mut out = Vec::new();
     let mut i = 0;
     while i < pending.len() {
-        let site = key_site(&pending[i].key);
+        let site = key_site(stock_key(&pending[i]));
         let mut j = i + 1;
         while j < pending.len()
-            && key_site(&pending[j].key) == site
+            && key_site(stock_key(&pending[j])) == site
             && (j - i < EFFECTS_PER_RECORD || pending[j].server_seq == pending[j - 1].server_seq)
         {
             j += 1;
@@ -1985,7 +2081,7 @@ fn encode_effects(pending: &[Pending]) -> Vec<(Vec<u8>, Vec<u8>)> {
         key.extend_from_slice(&chunk[0].server_seq.to_be_bytes());
         let mut value = Vec::with_capacity(chunk.len() * 40);
         for p in chunk {
-            let suffix = &p.key[site.len() + 1..];
+            let suffix = &stock_key(p)[site.len() + 1..];
             put_varint(&mut value, suffix.len() as u128);
             value.extend_from_slice(suffix);
             put_varint(&mut value, at_max - p.at);

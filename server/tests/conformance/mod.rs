@@ -22,7 +22,7 @@ use dockhand_server::store::{
     Comment, DiscrepancyFilter, DiscrepancyKind, DiscrepancyStatus, MovementFilter, MovementRef,
     Resolution, Site, StockRow, OFFICE_DEVICE,
 };
-use dockhand_server::store::{StockPageQuery, StockPageStart, StockSort};
+use dockhand_server::store::{Pushed, StockPageQuery, StockPageStart, StockSort};
 use dockhand_server::{PushOutcome, StockFilter, Store, StoreError};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -73,6 +73,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("discrepancies_after", discrepancies_after),
     ("stock_expiry", stock_expiry),
     ("stock_pages", stock_pages),
+    ("push_reports_the_mark_it_met", push_reports_the_mark_it_met),
 ];
 
 /// Runs every case, each on a store from `make`; panics naming every case that failed.
@@ -113,7 +114,7 @@ macro_rules! conformance_tests {
             negative_stock count_mismatch late_count asn_receipts asn_short_on_close
             unknown_reference_and_cancelled_pick unknown_item_and_location comment_and_resolve
             refused_document_updates asn_progress pick_list_progress movements_per_hour
-            discrepancies_after stock_expiry stock_pages);
+            discrepancies_after stock_expiry stock_pages push_reports_the_mark_it_met);
     };
 }
 pub(crate) use conformance_tests;
@@ -2372,4 +2373,37 @@ pub fn stock_pages(store: &dyn Store) {
             }
         }
     }
+}
+
+/// `push_reporting_mark` answers the outcome `push` would and the device's mark as the batch found it, which
+/// the push handler's metrics count resends by. Cases run in order on one store.
+pub fn push_reports_the_mark_it_met(store: &dyn Store) {
+    let batch = |seqs: std::ops::RangeInclusive<u64>| -> Vec<Movement> {
+        seqs.map(|s| receive("hh-01", s, "DOCK", 1)).collect()
+    };
+    let cases: Vec<(&str, Vec<Movement>, PushOutcome, u64)> = vec![
+        ("first batch", batch(1..=3), acked(3), 0),
+        ("replayed prefix and new suffix", batch(2..=5), acked(5), 3),
+        ("pure replay", batch(4..=5), acked(5), 5),
+        ("gap", batch(7..=8), PushOutcome::Gap { expected_seq: 6 }, 5),
+        (
+            "conflict",
+            vec![with(receive("hh-01", 5, "DOCK", 1), |m| m.qty = 2)],
+            PushOutcome::Conflict { seq: 5 },
+            5,
+        ),
+        ("after the refusals", batch(6..=6), acked(6), 5),
+    ];
+    for (name, b, outcome, high_water_before) in cases {
+        assert_eq!(
+            store.push_reporting_mark(SITE, "hh-01", &b).unwrap(),
+            Pushed {
+                outcome,
+                high_water_before
+            },
+            "{name}"
+        );
+    }
+    assert_eq!(store.movement_count().unwrap(), 6);
+    assert_eq!(all_stock(store), vec![row("DOCK", G1, None, 6)]);
 }
