@@ -32,7 +32,8 @@ done
 for pid in "${pids[@]}"; do wait "$pid" || true; done
 elapsed=$(( $(date +%s) - t0 ))
 
-verdicts="$(cat "$target"/soak/*.log | grep -E '^fleet seed [0-9]+: (ok|FAILED)' | sort -t' ' -k3,3n)"
+# "fleet seed N (backend, nodes): ok in ..." or "...: FAILED: why"; -a: a log may hold a stray binary byte.
+verdicts="$(cat "$target"/soak/*.log | grep -aE '^fleet seed [0-9]+( \([^)]*\))?: (ok|FAILED)' | sort -t' ' -k3,3n || true)"
 ok="$(grep -c ': ok:' <<<"$verdicts" || true)"
 failed="$(grep ': FAILED' <<<"$verdicts" || true)"
 nfailed="$(grep -c ': FAILED' <<<"$verdicts" || true)"
