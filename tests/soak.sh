@@ -19,7 +19,9 @@ exe="$(cargo test -p dockhand-tests --test fleet --no-run --message-format=json 
     sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | grep '/fleet-' | tail -n 1)"
 [ -x "$exe" ] || { echo "soak: could not find the fleet test binary" >&2; exit 2; }
 
+# Only this run's logs: the summary reads every log in the directory.
 mkdir -p "$target/soak"
+rm -f "$target"/soak/*.log
 started="$(date -u +%Y-%m-%dT%H:%MZ)" t0="$(date +%s)" commit="$(git rev-parse --short HEAD)"
 pids=()
 for ((j = 0; j < jobs; j++)); do
