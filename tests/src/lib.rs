@@ -760,3 +760,31 @@ impl LinkProxy {
         format!("https://127.0.0.1:{}", self.port)
     }
 }
+
+/// The benches' standard receipt: device `device`'s movement `seq`, one unit of `GTINS[seq % 5]` with lot
+/// `L{seq % 97}` (expiring 2027-12-31) into DOCK-1, scanned as GS1-128 by op1 at the Unix epoch plus `seq` seconds.
+/// A bench that needs another shape changes fields with struct update syntax.
+pub fn bench_receipt(device: &str, seq: u64) -> dockhand_protocol::sync::Movement {
+    use dockhand_protocol::sync::{Movement, MovementKind, MovementSource};
+    let gtin = GTINS[(seq % 5) as usize];
+    Movement {
+        device_id: device.into(),
+        seq,
+        at: time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(seq as i64),
+        kind: MovementKind::Receive,
+        gtin: gtin.into(),
+        lot: Some(format!("L{}", seq % 97)),
+        expiry: Some("2027-12-31".into()),
+        serials: vec![],
+        qty: 1,
+        from_location: None,
+        to_location: Some("DOCK-1".into()),
+        sscc: None,
+        reference: None,
+        operator: Some("op1".into()),
+        source: MovementSource::Barcode {
+            raw: format!("01{gtin}\u{1d}10L{}", seq % 97),
+            symbology: Some("]C1".into()),
+        },
+    }
+}

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use dockhand_protocol::sync::{Movement, MovementKind, MovementSource, PushRequest};
+use dockhand_protocol::sync::{Movement, MovementSource, PushRequest};
 use dockhand_tests::{
     client_for, enroll, free_port, gs1_check_digit, wait_until, AgentProc, AgentSpec, Scanner,
     ServerProc, ACK, GTINS,
@@ -204,21 +204,9 @@ impl Drop for Server {
 
 fn receipt(device: &str, seq: u64) -> Movement {
     Movement {
-        device_id: device.into(),
-        seq,
-        at: time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(seq as i64),
-        kind: MovementKind::Receive,
-        gtin: GTINS[(seq % 5) as usize].into(),
-        lot: Some(format!("L{}", seq % 97)),
         expiry: None,
-        serials: vec![],
-        qty: 1,
-        from_location: None,
-        to_location: Some("DOCK-1".into()),
-        sscc: None,
-        reference: None,
-        operator: Some("op1".into()),
         source: MovementSource::Manual,
+        ..dockhand_tests::bench_receipt(device, seq)
     }
 }
 

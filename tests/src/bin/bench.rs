@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use dockhand_protocol::sync::{Movement, MovementKind, MovementSource, PushRequest};
+use dockhand_protocol::sync::{Movement, PushRequest};
 use dockhand_tests::{item_scan, wait_until, AgentSpec, Scanner, ACK, GTINS};
 
 const BURST: usize = 10_000;
@@ -172,24 +172,8 @@ fn fsync_latency(dir: &Path, n: usize) -> Result<Vec<f64>> {
 
 fn movement(seq: u64) -> Movement {
     Movement {
-        device_id: "bench".into(),
-        seq,
         at: time::OffsetDateTime::UNIX_EPOCH,
-        kind: MovementKind::Receive,
-        gtin: GTINS[(seq % 5) as usize].into(),
-        lot: Some(format!("L{}", seq % 97)),
-        expiry: Some("2027-12-31".into()),
-        serials: vec![],
-        qty: 1,
-        from_location: None,
-        to_location: Some("DOCK-1".into()),
-        sscc: None,
-        reference: None,
-        operator: Some("op1".into()),
-        source: MovementSource::Barcode {
-            raw: format!("0109506000134352\u{1d}10L{}", seq % 97),
-            symbology: Some("]C1".into()),
-        },
+        ..dockhand_tests::bench_receipt("bench", seq)
     }
 }
 

@@ -46,9 +46,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use dockhand_protocol::sync::{
-    Item, Location, Movement, MovementKind, MovementSource, PushRequest,
-};
+use dockhand_protocol::sync::{Item, Location, Movement, PushRequest};
 use dockhand_server::store::Site;
 use dockhand_server::{PgStore, SledStore, Store};
 use dockhand_tests::{client_for, wait_until, GTINS};
@@ -112,27 +110,7 @@ fn site_of(i: usize) -> String {
 
 /// The same record shape as `dockhand-bench`: a GS1 receipt of one unit at the dock.
 fn movement(device: &str, seq: u64) -> Movement {
-    let gtin = GTINS[(seq % 5) as usize];
-    Movement {
-        device_id: device.into(),
-        seq,
-        at: time::OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(seq as i64),
-        kind: MovementKind::Receive,
-        gtin: gtin.into(),
-        lot: Some(format!("L{}", seq % 97)),
-        expiry: Some("2027-12-31".into()),
-        serials: vec![],
-        qty: 1,
-        from_location: None,
-        to_location: Some("DOCK-1".into()),
-        sscc: None,
-        reference: None,
-        operator: Some("op1".into()),
-        source: MovementSource::Barcode {
-            raw: format!("01{gtin}\u{1d}10L{}", seq % 97),
-            symbology: Some("]C1".into()),
-        },
-    }
+    dockhand_tests::bench_receipt(device, seq)
 }
 
 /// Each device's batches: `TOTAL / devices` movements, seqs from 1.
