@@ -82,7 +82,7 @@ use std::time::{Duration, Instant};
 use dockhand_protocol::epc::{self, Identity};
 use dockhand_protocol::rfid::smooth::{Departure, Direction, PassEnd, PassEvent, Smoother};
 use dockhand_protocol::rfid::{hex, Millis, TagRead};
-use dockhand_protocol::sync::{Movement, MovementKind, MovementSource};
+use dockhand_protocol::sync::{Movement, MovementKind, MovementSource, RejectClass};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -805,6 +805,7 @@ impl GateTask {
         let rejected = |reason: &str| {
             let d = Decision::Rejected {
                 reason: reason.to_string(),
+                class: RejectClass::Refused,
             };
             DecisionEvent::new(now, self.source, Some(epc.clone()), &d, None)
         };

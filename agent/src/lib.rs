@@ -22,6 +22,7 @@ pub mod housekeeping;
 pub mod journal;
 pub mod metrics;
 pub mod rfid_source;
+pub mod scanstats;
 pub mod sitestock;
 pub mod source;
 pub mod status;
@@ -468,9 +469,25 @@ fn handle_scan(
     // Appended before the workflow is let go: the gate task takes seqs from it too, and the journal must get them
     // in order.
     let durable = (!records.is_empty()).then(|| writer.append(records));
+    // Who was refused what, for the office's pick accuracy (crate::scanstats): a refusal restored the state, so
+    // the operator is the one signed in when the scan came.
+    let refused = match &step.decision {
+        workflow::Decision::Rejected { class, .. } => Some((wf.state().operator.clone(), *class)),
+        _ => None,
+    };
     drop(wf);
+    if let Some((operator, class)) = refused {
+        if let Err(e) = view
+            .scan_stats()
+            .count(now, operator.as_deref(), class.as_str())
+        {
+            tracing::warn!(error = %e, "refused scan not counted for the office's pick accuracy");
+        }
+    }
     match &step.decision {
-        workflow::Decision::Rejected { reason } => tracing::info!(%reason, "scan rejected"),
+        workflow::Decision::Rejected { reason, class } => {
+            tracing::info!(%reason, class = class.as_str(), "scan rejected")
+        }
         d => tracing::debug!(decision = d.text(), "scan decided"),
     }
     // The feedback thread and the decision stream both learn the outcome from the emitter, once the writer has

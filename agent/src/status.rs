@@ -752,6 +752,7 @@ mod tests {
                     3,
                     &Decision::Rejected {
                         reason: "expired".into(),
+                        class: dockhand_protocol::sync::RejectClass::Refused,
                     },
                 ),
                 r#"{"at":"2025-05-01T10:00:03Z","source":0,"scan":"scan 3","result":"rejected","message":"expired","seqs":[],"task":null}"#,
@@ -793,6 +794,7 @@ mod tests {
             3,
             &Decision::Rejected {
                 reason: "no".into(),
+                class: dockhand_protocol::sync::RejectClass::Refused,
             },
         );
         assert!(emitter.emit(rej.clone(), None).is_none());
@@ -824,6 +826,7 @@ mod tests {
                 9,
                 &Decision::Rejected {
                     reason: "no".into(),
+                    class: dockhand_protocol::sync::RejectClass::Refused,
                 },
             )
         };
@@ -1049,6 +1052,7 @@ mod tests {
             2,
             &Decision::Rejected {
                 reason: "wrong item".into(),
+                class: dockhand_protocol::sync::RejectClass::Refused,
             },
         ));
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1069,7 +1073,8 @@ mod tests {
                 StreamItem::Decision(event(
                     2,
                     &Decision::Rejected {
-                        reason: "wrong item".into()
+                        reason: "wrong item".into(),
+                        class: dockhand_protocol::sync::RejectClass::WrongItem,
                     }
                 ))
             ]

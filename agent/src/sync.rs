@@ -31,7 +31,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dockhand_protocol::sync::{ErrorBody, PullResponse, PushRequest, PushResponse, StockSnapshot};
+use dockhand_protocol::sync::{
+    ErrorBody, PullResponse, PushRequest, PushResponse, ScanStatsRequest, ScanStatsResponse,
+    StockSnapshot,
+};
 use serde::Serialize;
 use tokio::sync::Notify;
 
@@ -117,6 +120,12 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Fetches the stock snapshot of the device's site.
     fn stock(&self) -> impl Future<Output = Result<StockSnapshot, PushError>> + Send;
+
+    /// Reports refused-scan counters ([`crate::scanstats`]).
+    fn scan_stats(
+        &self,
+        req: &ScanStatsRequest,
+    ) -> impl Future<Output = Result<ScanStatsResponse, PushError>> + Send;
 }
 
 /// The `User-Agent` of every request to the server: the office's device list shows which agent version each
@@ -129,6 +138,7 @@ pub struct HttpTransport {
     url: String,
     pull_url: String,
     stock_url: String,
+    stats_url: String,
     token: String,
 }
 
@@ -155,6 +165,7 @@ impl HttpTransport {
             url: format!("{}/v1/sync/push", base_url.trim_end_matches('/')),
             pull_url: format!("{}/v1/sync/pull", base_url.trim_end_matches('/')),
             stock_url: format!("{}/v1/sync/stock", base_url.trim_end_matches('/')),
+            stats_url: format!("{}/v1/sync/scan-stats", base_url.trim_end_matches('/')),
             token: token.trim().to_string(),
         })
     }
@@ -225,6 +236,14 @@ impl Transport for HttpTransport {
     async fn stock(&self) -> Result<StockSnapshot, PushError> {
         self.call(self.client.get(&self.stock_url), "stock snapshot")
             .await
+    }
+
+    async fn scan_stats(&self, req: &ScanStatsRequest) -> Result<ScanStatsResponse, PushError> {
+        self.call(
+            self.client.post(&self.stats_url).json(req),
+            "scan stats answer",
+        )
+        .await
     }
 }
 
@@ -405,6 +424,9 @@ pub async fn run<T: Transport>(
     let site_stock = SiteStock::new(view.db())
         .map_err(|e| tracing::error!(error = %e, "site stock unavailable; offline stock lookups show no snapshot"))
         .ok();
+    let scan_stats = Some(view.scan_stats().clone());
+    let mut next_stats = tokio::time::Instant::now();
+    let mut stats_failures = 0u32;
     loop {
         tokio::select! {
             _ = &mut shutdown => return,
@@ -428,6 +450,27 @@ pub async fn run<T: Transport>(
         else {
             return;
         };
+        // Refused-scan counters ride on the pull's cadence, after a push that worked (a server that is down is
+        // retried by the push's backoff, not by this).
+        if let (true, Some(stats)) = (backoff.attempts() == 0, &scan_stats) {
+            if tokio::time::Instant::now() >= next_stats {
+                let result = tokio::select! {
+                    _ = &mut shutdown => return,
+                    r = report_scan_stats(&transport, &settings.device_id, stats) => r,
+                };
+                match result {
+                    Ok(()) => stats_failures = 0,
+                    Err(e) => {
+                        stats_failures += 1;
+                        if stats_failures == 1 || stats_failures.is_multiple_of(10) {
+                            tracing::warn!(error = %e, failures = stats_failures,
+                                "refused-scan counters not reported; kept and retried");
+                        }
+                    }
+                }
+                next_stats = tokio::time::Instant::now() + settings.interval;
+            }
+        }
         if tokio::time::Instant::now() >= next_pull {
             let result = tokio::select! {
                 _ = &mut shutdown => return,
@@ -506,6 +549,34 @@ pub async fn run<T: Transport>(
             delay = delay.min(next_stock.saturating_duration_since(now));
         }
     }
+}
+
+/// Sends the unreported refused-scan counters, a request of at most
+/// [`dockhand_protocol::sync::MAX_SCAN_STATS_ROWS`] rows at a time (at most 16 requests per round), and marks what
+/// the server acknowledged as reported.
+async fn report_scan_stats<T: Transport>(
+    transport: &T,
+    device_id: &str,
+    stats: &crate::scanstats::ScanStats,
+) -> Result<(), String> {
+    for _ in 0..16 {
+        let rows = stats.unreported().map_err(|e| e.to_string())?;
+        if rows.is_empty() {
+            break;
+        }
+        let req = ScanStatsRequest {
+            device_id: device_id.to_string(),
+            stats: rows,
+        };
+        transport
+            .scan_stats(&req)
+            .await
+            .map_err(|e| e.to_string())?;
+        stats
+            .reported(&req.stats, crate::clock::now())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// One push attempt of the oldest batch; returns the delay before the next round, or `None` to stop syncing.
@@ -649,6 +720,8 @@ mod tests {
         /// Scripted snapshots (served in order, then an empty one covering everything pushed).
         stocks: Mutex<VecDeque<Result<StockSnapshot, PushError>>>,
         stock_calls: Mutex<u32>,
+        /// Every refused-scan counter row reported.
+        stats: Mutex<Vec<dockhand_protocol::sync::ScanStat>>,
     }
 
     impl Transport for Arc<Fake> {
@@ -672,6 +745,13 @@ mod tests {
                     more: false,
                     changes: vec![],
                 }))
+        }
+
+        async fn scan_stats(&self, req: &ScanStatsRequest) -> Result<ScanStatsResponse, PushError> {
+            self.stats.lock().unwrap().extend(req.stats.iter().cloned());
+            Ok(ScanStatsResponse {
+                stored: req.stats.len(),
+            })
         }
 
         async fn stock(&self) -> Result<StockSnapshot, PushError> {

@@ -106,6 +106,7 @@ pub struct LocalView {
     cancelled: sled::Tree,
     last_location: sled::Tree,
     gate_units: sled::Tree,
+    scan_stats: crate::scanstats::ScanStats,
     /// Parsed pick lists by id, shared by clones; emptied whenever a pulled page is applied.
     pick_cache: Arc<Mutex<HashMap<String, Arc<PickList>>>>,
 }
@@ -186,6 +187,7 @@ fn check_entry(tree: &str, k: &[u8], v: &[u8]) -> Result<(), String> {
         "pick_lists" => decodes(serde_json::from_slice::<PickList>(v).is_ok()),
         "last_location" => decodes(std::str::from_utf8(v).is_ok()),
         GATE_UNITS => decodes(serde_json::from_slice::<crate::gate::UnitRecord>(v).is_ok()),
+        crate::scanstats::TREE => crate::scanstats::verify_entry(k, v),
         _ => crate::sitestock::verify_entry(tree, k, v),
     }
 }
@@ -219,6 +221,7 @@ impl LocalView {
             cancelled: db.open_tree("cancelled")?,
             last_location: db.open_tree("last_location")?,
             gate_units: db.open_tree(GATE_UNITS)?,
+            scan_stats: crate::scanstats::ScanStats::new(&db)?,
             pick_cache: Arc::default(),
             db,
         })
@@ -227,6 +230,11 @@ impl LocalView {
     /// The sled database, for modules keeping trees of their own in it (e.g. [`crate::sitestock`]).
     pub fn db(&self) -> &sled::Db {
         &self.db
+    }
+
+    /// The refused-scan counters ([`crate::scanstats`]).
+    pub fn scan_stats(&self) -> &crate::scanstats::ScanStats {
+        &self.scan_stats
     }
 
     /// The last movement seq reflected in the view.

@@ -239,6 +239,133 @@ pub struct PushResponse {
     pub acked_through: u64,
 }
 
+/// Why the operator's scan was refused, by class: what pick accuracy is reported by (`POST /v1/sync/scan-stats`).
+///
+/// Only refusals the operator caused are counted; a scan the device could not store (storage full, journal
+/// failure) is a device fault, reported in the agent's metrics instead. On the wire a class is its
+/// [`RejectClass::as_str`] name; servers accept any well-formed name so that newer agents can add classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectClass {
+    /// The barcode or tag could not be framed or decoded.
+    Undecodable,
+    /// A location other than the one the task needs.
+    WrongLocation,
+    /// An item other than the one the task needs.
+    WrongItem,
+    /// The right item with another lot than the task needs.
+    WrongLot,
+    /// More units than the pick line still needs.
+    OverPick,
+    /// Any other refusal (no task, unknown item, expired goods, a closed document...).
+    Refused,
+}
+
+impl RejectClass {
+    /// Every class, in wire-name order of appearance in reports.
+    pub const ALL: [RejectClass; 6] = [
+        RejectClass::Undecodable,
+        RejectClass::WrongLocation,
+        RejectClass::WrongItem,
+        RejectClass::WrongLot,
+        RejectClass::OverPick,
+        RejectClass::Refused,
+    ];
+
+    /// The name used on the wire and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectClass::Undecodable => "undecodable",
+            RejectClass::WrongLocation => "wrong_location",
+            RejectClass::WrongItem => "wrong_item",
+            RejectClass::WrongLot => "wrong_lot",
+            RejectClass::OverPick => "over_pick",
+            RejectClass::Refused => "refused",
+        }
+    }
+}
+
+/// At most this many rows in one [`ScanStatsRequest`]; a device with more sends them in several requests.
+pub const MAX_SCAN_STATS_ROWS: usize = 1000;
+
+/// How many scans one operator had refused for one reason in one UTC hour of device time, on one device.
+///
+/// `count` is the device's running total for that key, not an increment: the server keeps the largest value it
+/// was sent, so a report that is resent (a retry, a lost answer) or arrives late changes nothing it should not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanStat {
+    /// Start of the UTC hour (minutes, seconds and nanoseconds zero).
+    #[serde(with = "time::serde::rfc3339")]
+    pub hour: OffsetDateTime,
+    /// The operator signed in at the time, `null` when nobody was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// A [`RejectClass`] name: 1 to 32 of `a-z`, `0-9`, `_`.
+    pub reason: String,
+    /// Refused scans so far for this hour, operator and reason.
+    pub count: u64,
+}
+
+/// `POST /v1/sync/scan-stats` body: a device's refused-scan counters that changed since it last reported them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanStatsRequest {
+    /// The reporting device; must match the credential.
+    pub device_id: String,
+    /// At most [`MAX_SCAN_STATS_ROWS`] rows.
+    pub stats: Vec<ScanStat>,
+}
+
+/// `POST /v1/sync/scan-stats` success body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanStatsResponse {
+    /// How many rows the request held (all of them are stored).
+    pub stored: usize,
+}
+
+impl ScanStat {
+    /// Checks what the server relies on; the error names the offending field.
+    pub fn validate(&self) -> Result<(), MovementError> {
+        let bad = |field, message: &str| {
+            Err(MovementError {
+                field,
+                message: message.to_string(),
+            })
+        };
+        let h = self.hour;
+        if h.offset() != time::UtcOffset::UTC
+            || h.minute() != 0
+            || h.second() != 0
+            || h.nanosecond() != 0
+        {
+            return bad(
+                "hour",
+                "must be the start of a UTC hour, e.g. 2026-11-27T06:00:00Z",
+            );
+        }
+        let r = self.reason.as_bytes();
+        if r.is_empty()
+            || r.len() > 32
+            || !r
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+        {
+            return bad("reason", "must be 1 to 32 of a-z, 0-9 and _");
+        }
+        if let Some(op) = &self.operator {
+            if op.is_empty() || op.len() > 64 || op.chars().any(char::is_control) {
+                return bad(
+                    "operator",
+                    "must be 1 to 64 characters without control characters",
+                );
+            }
+        }
+        if self.count > 1_000_000_000 {
+            return bad("count", "must be at most 1000000000");
+        }
+        Ok(())
+    }
+}
+
 /// An item of master data (pull feed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
@@ -669,6 +796,79 @@ mod tests {
             edit(&mut m);
             let got = m.validate().err().map(|e| e.field);
             assert_eq!(got, *want, "{name}");
+        }
+    }
+
+    #[test]
+    fn scan_stat_validation_names_the_field() {
+        let ok = ScanStat {
+            hour: datetime!(2026-11-27 06:00:00 UTC),
+            operator: Some("anna".into()),
+            reason: RejectClass::OverPick.as_str().into(),
+            count: 3,
+        };
+        type Edit = fn(&mut ScanStat);
+        let cases: &[(&str, Edit, Option<&str>)] = &[
+            ("valid", |_| {}, None),
+            ("no operator", |s| s.operator = None, None),
+            (
+                "a future class",
+                |s| s.reason = "scanned_twice2".into(),
+                None,
+            ),
+            (
+                "minutes",
+                |s| s.hour = datetime!(2026-11-27 06:30:00 UTC),
+                Some("hour"),
+            ),
+            (
+                "nanos",
+                |s| s.hour = datetime!(2026-11-27 06:00:00.5 UTC),
+                Some("hour"),
+            ),
+            (
+                "not UTC",
+                |s| s.hour = datetime!(2026-11-27 06:00:00 +01:00),
+                Some("hour"),
+            ),
+            ("empty reason", |s| s.reason.clear(), Some("reason")),
+            (
+                "upper case",
+                |s| s.reason = "OverPick".into(),
+                Some("reason"),
+            ),
+            ("long reason", |s| s.reason = "x".repeat(33), Some("reason")),
+            (
+                "empty operator",
+                |s| s.operator = Some(String::new()),
+                Some("operator"),
+            ),
+            (
+                "control",
+                |s| s.operator = Some("a\u{0}b".into()),
+                Some("operator"),
+            ),
+            (
+                "long operator",
+                |s| s.operator = Some("o".repeat(65)),
+                Some("operator"),
+            ),
+            ("huge count", |s| s.count = u64::MAX, Some("count")),
+        ];
+        for (name, edit, want) in cases {
+            let mut s = ok.clone();
+            edit(&mut s);
+            assert_eq!(s.validate().err().map(|e| e.field), *want, "{name}");
+        }
+        let names: std::collections::BTreeSet<_> =
+            RejectClass::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), RejectClass::ALL.len());
+        for c in RejectClass::ALL {
+            let s = ScanStat {
+                reason: c.as_str().into(),
+                ..ok.clone()
+            };
+            assert_eq!(s.validate(), Ok(()), "{c:?}");
         }
     }
 }

@@ -599,3 +599,150 @@ async fn negative_stock_is_kept() {
     );
     assert_eq!(stock(&f, "").await[0]["qty"], -3);
 }
+
+#[tokio::test]
+async fn scan_stats_are_checked_stored_and_reported() {
+    let f = fixture();
+    let good = json!({"device_id": "hh-01", "stats": [
+        {"hour": "2026-11-27T06:00:00Z", "operator": "anna", "reason": "over_pick", "count": 2},
+        {"hour": "2026-11-27T06:00:00Z", "reason": "undecodable", "count": 1}]});
+    let post = |token: &str, body: Vec<u8>| {
+        let (app, token) = (f.app.clone(), token.to_string());
+        async move { call(&app, "POST", "/v1/sync/scan-stats", Some(&token), body).await }
+    };
+    let edit = |e: fn(&mut Value)| {
+        let mut v = good.clone();
+        e(&mut v);
+        serde_json::to_vec(&v).unwrap()
+    };
+    let many: Vec<Value> = (0..1001)
+        .map(|i| json!({"hour": "2026-11-27T06:00:00Z", "operator": format!("op{i}"), "reason": "refused", "count": 1}))
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, StatusCode, Option<&str>)> = vec![
+        (
+            "garbage",
+            b"\x00\xff{".to_vec(),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            "truncated",
+            serde_json::to_vec(&good).unwrap()[..40].to_vec(),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            "half past",
+            edit(|v| v["stats"][0]["hour"] = json!("2026-11-27T06:30:00Z")),
+            StatusCode::BAD_REQUEST,
+            Some("stats[0].hour"),
+        ),
+        (
+            "reason",
+            edit(|v| v["stats"][1]["reason"] = json!("Over Pick")),
+            StatusCode::BAD_REQUEST,
+            Some("stats[1].reason"),
+        ),
+        (
+            "negative",
+            edit(|v| v["stats"][0]["count"] = json!(-1)),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            "too many",
+            serde_json::to_vec(&json!({"device_id": "hh-01", "stats": many})).unwrap(),
+            StatusCode::BAD_REQUEST,
+            Some("stats"),
+        ),
+        (
+            "another device",
+            edit(|v| v["device_id"] = json!("hh-02")),
+            StatusCode::FORBIDDEN,
+            None,
+        ),
+    ];
+    for (name, body, want, field) in cases {
+        let (status, resp) = post(&f.hh01, body).await;
+        assert_eq!(status, want, "{name}: {resp}");
+        if let Some(field) = field {
+            assert_eq!(resp["error"]["field"], field, "{name}: {resp}");
+        }
+    }
+    let (status, _) = call(
+        &f.app,
+        "POST",
+        "/v1/sync/scan-stats",
+        Some(ADMIN),
+        serde_json::to_vec(&good).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the office token is not a device's"
+    );
+    // Nothing of the refused requests was stored; the good one is, and a stale resend changes nothing.
+    let report = |query: &'static str| {
+        let app = f.app.clone();
+        async move {
+            call(
+                &app,
+                "GET",
+                &format!("/v1/reports/pick-accuracy?{query}"),
+                Some(ADMIN),
+                vec![],
+            )
+            .await
+        }
+    };
+    let day = "site=WH1&since=2026-11-27T00:00:00Z&until=2026-11-28T00:00:00Z";
+    let (status, body) = report(day).await;
+    assert_eq!(
+        (status, body["operators"].clone()),
+        (StatusCode::OK, json!([]))
+    );
+    let (status, resp) = post(&f.hh01, edit(|v| v["stats"][0]["count"] = json!(5))).await;
+    assert_eq!((status, resp), (StatusCode::OK, json!({"stored": 2})));
+    // The earlier total (2) arriving late.
+    let (status, resp) = post(&f.hh01, serde_json::to_vec(&good).unwrap()).await;
+    assert_eq!((status, resp), (StatusCode::OK, json!({"stored": 2})));
+    let (status, body) = report(day).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ops = body["operators"].as_array().unwrap();
+    assert_eq!(ops.len(), 2, "{body}");
+    assert_eq!(ops[0]["operator"], Value::Null);
+    assert_eq!(ops[0]["refused"]["undecodable"], 1);
+    assert_eq!(ops[1]["operator"], "anna");
+    assert_eq!(ops[1]["refused"]["over_pick"], 5, "the largest total wins");
+    assert_eq!(ops[1]["mistakes"], 5);
+    // The report's parameters.
+    for (query, field) in [
+        (
+            "since=2026-11-27T00:00:00Z&until=2026-11-28T00:00:00Z",
+            "site",
+        ),
+        ("site=WH1&until=2026-11-28T00:00:00Z", "since"),
+        ("site=WH1&since=2026-11-27T00:00:00Z", "until"),
+        (
+            "site=WH1&since=2026-11-28T00:00:00Z&until=2026-11-27T00:00:00Z",
+            "until",
+        ),
+        (
+            "site=WH1&since=2024-11-27T00:00:00Z&until=2026-11-27T00:00:00Z",
+            "until",
+        ),
+        (
+            "site=WH1&since=yesterday&until=2026-11-27T00:00:00Z",
+            "since",
+        ),
+        (
+            "site=WH1&since=2026-11-27T00:00:00Z&until=2026-11-28T00:00:00Z&colour=red",
+            "colour",
+        ),
+    ] {
+        let (status, body) = report(query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+    }
+}

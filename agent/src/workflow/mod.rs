@@ -54,7 +54,7 @@ use std::collections::BTreeMap;
 use dockhand_protocol::command::Command;
 use dockhand_protocol::decode::{Gs1Scan, Scan};
 use dockhand_protocol::sync::{
-    Asn, Item, Location, Movement, MovementKind, MovementSource, PickList, MAX_QTY,
+    Asn, Item, Location, Movement, MovementKind, MovementSource, PickList, RejectClass, MAX_QTY,
 };
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
@@ -204,6 +204,8 @@ pub enum Decision {
     Rejected {
         /// Why, for a person.
         reason: String,
+        /// Why, by class: what pick accuracy is reported by.
+        class: RejectClass,
     },
 }
 
@@ -217,7 +219,7 @@ impl Decision {
     pub fn text(&self) -> &str {
         match self {
             Decision::Accepted { message, .. } | Decision::Prompt { message } => message,
-            Decision::Rejected { reason } => reason,
+            Decision::Rejected { reason, .. } => reason,
         }
     }
 }
@@ -323,9 +325,15 @@ struct Ctx<'a> {
 /// A handler's result: the next mode and the decision, or a rejection (which the engine undoes).
 type Outcome = Result<(Mode, Decision), Decision>;
 
+/// A refusal of class [`RejectClass::Refused`]; the mistakes pick accuracy tells apart use [`reject_as`].
 fn reject(reason: impl Into<String>) -> Decision {
+    reject_as(RejectClass::Refused, reason)
+}
+
+fn reject_as(class: RejectClass, reason: impl Into<String>) -> Decision {
     Decision::Rejected {
         reason: reason.into(),
+        class,
     }
 }
 
@@ -509,7 +517,7 @@ impl Workflow {
             out: Vec::new(),
         };
         let decision = match input {
-            ScanInput::Invalid { reason } => reject(reason),
+            ScanInput::Invalid { reason } => reject_as(RejectClass::Undecodable, reason),
             ScanInput::Decoded {
                 scan,
                 raw,

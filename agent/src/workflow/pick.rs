@@ -20,13 +20,13 @@
 //!   open is dropped at the next `DH:PICK`.
 
 use dockhand_protocol::sync::{
-    DocStatus, Movement, MovementKind, MovementSource, PickLine, PickList,
+    DocStatus, Movement, MovementKind, MovementSource, PickLine, PickList, RejectClass,
 };
 use serde::{Deserialize, Serialize};
 
 use super::{
-    accepted, describe, plural, prompt, reject, Ctx, Decision, ItemScan, MasterData, Mode, Outcome,
-    Scanned, Workflow, PICKED_MEMORY,
+    accepted, describe, plural, prompt, reject, reject_as, Ctx, Decision, ItemScan, MasterData,
+    Mode, Outcome, Scanned, Workflow, PICKED_MEMORY,
 };
 
 /// A pick list being picked.
@@ -275,10 +275,10 @@ impl Picking {
                 "scan the item {} at {}; got location {code}",
                 line.gtin, line.location
             ))),
-            Scanned::Location { code } => Err(reject(format!(
-                "wrong location: expected {}, got {code}",
-                line.location
-            ))),
+            Scanned::Location { code } => Err(reject_as(
+                RejectClass::WrongLocation,
+                format!("wrong location: expected {}, got {code}", line.location),
+            )),
             Scanned::Pallet { sscc, .. } => Err(reject(format!(
                 "lines are picked item by item: scan the item {} at {}; got pallet {sscc}",
                 line.gtin, line.location
@@ -303,20 +303,24 @@ impl Picking {
             )));
         }
         if it.gtin != line.gtin {
-            return Err(reject(format!(
-                "wrong item: expected {}, got {}",
-                line.gtin, it.gtin
-            )));
+            return Err(reject_as(
+                RejectClass::WrongItem,
+                format!("wrong item: expected {}, got {}", line.gtin, it.gtin),
+            ));
         }
         if let Some(want) = &line.lot {
             match &it.lot {
                 None => {
-                    return Err(reject(format!(
-                        "wrong lot: expected {want}, the barcode has no lot"
-                    )))
+                    return Err(reject_as(
+                        RejectClass::WrongLot,
+                        format!("wrong lot: expected {want}, the barcode has no lot"),
+                    ))
                 }
                 Some(got) if got != want => {
-                    return Err(reject(format!("wrong lot: expected {want}, got {got}")))
+                    return Err(reject_as(
+                        RejectClass::WrongLot,
+                        format!("wrong lot: expected {want}, got {got}"),
+                    ))
                 }
                 Some(_) => {}
             }
@@ -326,9 +330,10 @@ impl Picking {
         let qty = wf.take_qty(&it)?;
         let need = remaining(wf, list, line);
         if qty > need {
-            return Err(reject(format!(
-                "over-pick: line needs {need} more, this scan counts {qty}"
-            )));
+            return Err(reject_as(
+                RejectClass::OverPick,
+                format!("over-pick: line needs {need} more, this scan counts {qty}"),
+            ));
         }
         let mut p = it.pending(qty);
         p.lot = p.lot.or_else(|| line.lot.clone());

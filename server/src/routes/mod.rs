@@ -3,6 +3,7 @@
 //! The table is the single list of routes: [`app`] registers exactly its entries and [`openapi`] describes exactly
 //! its entries, so the OpenAPI document cannot forget a route.
 
+mod accuracy;
 mod asns;
 mod devices;
 pub(crate) mod discrepancies;
@@ -190,6 +191,11 @@ pub(crate) fn table() -> Vec<Route> {
             .observed()
             .auth(Auth::Device)
             .body(Json("PushRequest")),
+        route("post", "/v1/sync/scan-stats", accuracy::report)
+            .doc("Report the device's refused-scan counters (running totals per hour, operator, reason)", (200, "ScanStatsResponse"))
+            .errors(&[400, 403, 503])
+            .auth(Auth::Device)
+            .body(Json("ScanStatsRequest")),
         route("get", "/v1/sync/pull", sync::pull)
             .doc("Master data changes for the device's site, in server commit order", (200, "PullResponse"))
             .errors(&[400, 503])
@@ -319,6 +325,14 @@ pub(crate) fn table() -> Vec<Route> {
                 ("until", "string", "RFC 3339: device time < until"),
                 ("after", "integer", "the previous page's `next` (a server_seq)"),
                 ("limit", "integer", "page size, 1..=1000, default 100"),
+            ]),
+        route("get", "/v1/reports/pick-accuracy", accuracy::pick_accuracy)
+            .doc("Picks, short picks and refused scans per operator over whole UTC hours", (200, "PickAccuracy"))
+            .errors(&[400, 503])
+            .query(&[
+                ("site", "string", "the site (required)"),
+                ("since", "string", "RFC 3339, required: rounded down to the hour"),
+                ("until", "string", "RFC 3339, required: rounded up to the hour; at most 366 days after since"),
             ]),
         route("get", "/v1/discrepancies", discrepancies::list)
             .doc("Discrepancies by id", (200, "Discrepancies"))

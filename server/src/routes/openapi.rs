@@ -532,6 +532,23 @@ fn schemas() -> Value {
             "backlog": or_null(json!({"type": "integer", "minimum": 0, "description": "movements the device still holds unacknowledged"})),
         })),
         "PushResponse": object(&["acked_through"], json!({"acked_through": count()})),
+        "ScanStatsRequest": closed(&["device_id", "stats"], json!({
+            "device_id": string(),
+            "stats": {"type": "array", "maxItems": dockhand_protocol::sync::MAX_SCAN_STATS_ROWS, "items": closed(&["hour", "reason", "count"], json!({
+                "hour": time(), "operator": or_null(string()),
+                "reason": {"type": "string", "pattern": "^[a-z0-9_]{1,32}$", "description": "over_pick, wrong_item, wrong_lot, wrong_location, undecodable or refused"},
+                "count": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "description": "running total for the hour, operator and reason"},
+            }))},
+        })),
+        "ScanStatsResponse": object(&["stored"], json!({"stored": count()})),
+        "PickAccuracy": object(&["site", "since", "until", "operators"], json!({
+            "site": string(), "since": time(), "until": time(),
+            "operators": array(object(&["operator", "picks", "picked_units", "short_picks", "refused", "mistakes"], json!({
+                "operator": or_null(string()), "picks": count(), "picked_units": count(), "short_picks": count(),
+                "refused": {"type": "object", "additionalProperties": count(), "description": "refused scans by reason"},
+                "mistakes": count(),
+            }))),
+        })),
         "PullResponse": object(&["cursor", "more", "changes"], json!({
             "cursor": count(), "more": {"type": "boolean"},
             "changes": array(json!({

@@ -25,7 +25,7 @@ pub mod progress;
 pub mod sled;
 
 use dockhand_protocol::sync::{
-    Asn, DocStatus, Item, Location, Movement, MovementKind, PickList, PullResponse,
+    Asn, DocStatus, Item, Location, Movement, MovementKind, PickList, PullResponse, ScanStat,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -634,6 +634,35 @@ pub trait Store: Send + Sync {
             high_water_before,
         })
     }
+
+    /// Stores a device's refused-scan counters (`POST /v1/sync/scan-stats`): per `(site, hour, device, operator,
+    /// reason)` the largest count ever sent is kept, so resent and late reports change nothing they should not
+    /// (the counts are running totals, see [`ScanStat`]). Durable before it returns. Callers validate the rows.
+    fn put_scan_stats(
+        &self,
+        site: &str,
+        device_id: &str,
+        stats: &[ScanStat],
+    ) -> Result<(), StoreError>;
+
+    /// The refused-scan counters of `site` for the hours `since <= hour < until`, sorted by hour, device,
+    /// operator (none first), reason.
+    fn scan_stats(
+        &self,
+        site: &str,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<SiteScanStat>, StoreError>;
+}
+
+/// One refused-scan counter as [`Store::scan_stats`] answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SiteScanStat {
+    /// The device that counted.
+    pub device_id: String,
+    /// Its counter.
+    #[serde(flatten)]
+    pub stat: ScanStat,
 }
 
 /// What [`Store::push_reporting_mark`] answers.

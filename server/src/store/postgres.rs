@@ -106,7 +106,7 @@ use std::time::Duration;
 
 use dockhand_protocol::sync::{
     Asn, Change, DocStatus, Item, Location, Movement, MovementKind, MovementSource, PickList,
-    PullResponse,
+    PullResponse, ScanStat,
 };
 use postgres::error::SqlState;
 use postgres::{Client, GenericClient, NoTls, Transaction};
@@ -120,7 +120,7 @@ use crate::store::{
     DiscrepancyStatus, MovementFilter, MovementPage, MovementRef, PushOutcome, Pushed, Resolution,
     Site, StockFilter, StockRow, Store, StoreError, StoredMovement, OFFICE_DEVICE,
 };
-use crate::store::{HourCounter, HourlyCounts, ReceivedLot};
+use crate::store::{HourCounter, HourlyCounts, ReceivedLot, SiteScanStat};
 use crate::store::{StockPage, StockPageQuery, StockPageStart, StockSort};
 
 /// Migration files, in order. A database that has a version this binary does not know is refused.
@@ -155,6 +155,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         7,
         "pushes",
         include_str!("../../migrations/0007_pushes.sql"),
+    ),
+    (
+        8,
+        "scan_stats",
+        include_str!("../../migrations/0008_scan_stats.sql"),
     ),
 ];
 
@@ -1069,6 +1074,73 @@ impl Store for PgStore {
             tracing::warn!(device = device_id, site, location = %location, gtin = %gtin, lot = ?lot, qty, "stock went negative; a discrepancy for the office");
         }
         Ok(pushed)
+    }
+
+    fn put_scan_stats(
+        &self,
+        site: &str,
+        device_id: &str,
+        stats: &[ScanStat],
+    ) -> Result<(), StoreError> {
+        // One row per key (the largest count wins): an upsert may not touch a row twice.
+        let mut latest: BTreeMap<(OffsetDateTime, &str, &str), u64> = BTreeMap::new();
+        for s in stats {
+            let key = (
+                s.hour,
+                s.operator.as_deref().unwrap_or(""),
+                s.reason.as_str(),
+            );
+            let c = latest.entry(key).or_default();
+            *c = (*c).max(s.count);
+        }
+        let hours: Vec<OffsetDateTime> = latest.keys().map(|k| k.0).collect();
+        let operators: Vec<&str> = latest.keys().map(|k| k.1).collect();
+        let reasons: Vec<&str> = latest.keys().map(|k| k.2).collect();
+        let counts: Vec<i64> = latest.values().map(|&c| to_i64(c)).collect();
+        self.with_conn(true, |c| {
+            c.execute(
+                "INSERT INTO scan_stats (site, hour, device_id, operator, reason, count)
+                 SELECT $1, h, $2, o, r, n
+                 FROM unnest($3::timestamptz[], $4::text[], $5::text[], $6::bigint[]) AS u(h, o, r, n)
+                 ON CONFLICT (site, hour, device_id, operator, reason)
+                 DO UPDATE SET count = GREATEST(scan_stats.count, EXCLUDED.count)",
+                &[&site, &device_id, &hours, &operators, &reasons, &counts],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn scan_stats(
+        &self,
+        site: &str,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<SiteScanStat>, StoreError> {
+        self.with_conn(true, |c| {
+            let rows = c.query(
+                "SELECT hour, device_id, operator, reason, count FROM scan_stats
+                 WHERE site = $1 AND hour >= $2 AND hour < $3
+                 ORDER BY hour, device_id, operator, reason",
+                &[&site, &since, &until],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let operator: String = r.get(2);
+                    SiteScanStat {
+                        device_id: r.get(1),
+                        stat: ScanStat {
+                            hour: r
+                                .get::<_, OffsetDateTime>(0)
+                                .to_offset(time::UtcOffset::UTC),
+                            operator: (!operator.is_empty()).then_some(operator),
+                            reason: r.get(3),
+                            count: to_u64(r.get(4)),
+                        },
+                    }
+                })
+                .collect())
+        })
     }
 }
 

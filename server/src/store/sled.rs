@@ -119,7 +119,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use dockhand_protocol::sync::{
     Asn, Change, DocStatus, Item, Location, Movement, MovementKind, MovementSource, PickList,
-    PullResponse, MAX_QTY,
+    PullResponse, ScanStat, MAX_QTY,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -132,8 +132,9 @@ use time::OffsetDateTime;
 use super::{
     check_push, Comment, Discrepancy, DiscrepancyCount, DiscrepancyFilter, DiscrepancyKind,
     DiscrepancyStatus, HourCounter, HourlyCounts, MovementFilter, MovementPage, MovementRef,
-    PushOutcome, Pushed, ReceivedLot, Resolution, Site, StockFilter, StockPage, StockPageQuery,
-    StockPageStart, StockRow, StockSort, Store, StoreError, StoredMovement, OFFICE_DEVICE,
+    PushOutcome, Pushed, ReceivedLot, Resolution, Site, SiteScanStat, StockFilter, StockPage,
+    StockPageQuery, StockPageStart, StockRow, StockSort, Store, StoreError, StoredMovement,
+    OFFICE_DEVICE,
 };
 use crate::reconcile::{self, Document, Draft, Facts};
 
@@ -166,9 +167,10 @@ enum T {
     Changes,
     ChangeIndex,
     Refs,
+    ScanStats,
 }
 
-const TREE_NAMES: [&str; 16] = [
+const TREE_NAMES: [&str; 17] = [
     "meta",
     "movements",
     "high_water",
@@ -185,6 +187,7 @@ const TREE_NAMES: [&str; 16] = [
     "changes",
     "change_index",
     "refs",
+    "scan_stats",
 ];
 
 impl T {
@@ -1884,6 +1887,91 @@ impl Store for SledStore {
         }
         Ok(StockPage { rows, more })
     }
+
+    fn put_scan_stats(
+        &self,
+        site: &str,
+        device_id: &str,
+        stats: &[ScanStat],
+    ) -> Result<(), StoreError> {
+        check_text("site", site)?;
+        check_text("device_id", device_id)?;
+        let tree = self.tree(T::ScanStats);
+        for s in stats {
+            let key = scan_stat_key(site, device_id, s)?;
+            // A running total: keep the largest (an atomic compare-and-swap per key, no transaction needed).
+            tree.update_and_fetch(key, |old| {
+                let old = old
+                    .and_then(|v| v.try_into().ok())
+                    .map_or(0, u64::from_be_bytes);
+                Some(old.max(s.count).to_be_bytes().to_vec())
+            })?;
+        }
+        self.sync()
+    }
+
+    fn scan_stats(
+        &self,
+        site: &str,
+        since: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Vec<SiteScanStat>, StoreError> {
+        check_text("site", site)?;
+        let bound = |t: OffsetDateTime| {
+            let mut k = site.as_bytes().to_vec();
+            k.push(0);
+            k.extend_from_slice(&hour_secs(t).to_be_bytes());
+            k
+        };
+        let mut out = Vec::new();
+        if until <= since {
+            return Ok(out);
+        }
+        for kv in self.tree(T::ScanStats).range(bound(since)..bound(until)) {
+            let (k, v) = kv?;
+            let corrupt = || StoreError::Corrupt {
+                tree: T::ScanStats.name(),
+                message: "scan stats entry does not decode".into(),
+            };
+            let rest = &k[site.len() + 1..];
+            let secs = u64::from_be_bytes(
+                rest.get(..8)
+                    .ok_or_else(corrupt)?
+                    .try_into()
+                    .unwrap_or_default(),
+            );
+            let mut parts = rest[8..].split(|&b| b == 0);
+            let (Some(device), Some(op), Some(reason), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                return Err(corrupt());
+            };
+            let text = |b: &[u8]| {
+                std::str::from_utf8(b)
+                    .map(str::to_string)
+                    .map_err(|_| corrupt())
+            };
+            let operator = match op.split_first() {
+                None => None,
+                Some((1, op)) => Some(text(op)?),
+                Some(_) => return Err(corrupt()),
+            };
+            out.push(SiteScanStat {
+                device_id: text(device)?,
+                stat: ScanStat {
+                    hour: OffsetDateTime::from_unix_timestamp(
+                        i64::try_from(secs).unwrap_or(i64::MAX),
+                    )
+                    .map_err(|_| corrupt())?,
+                    operator,
+                    reason: text(reason)?,
+                    count: u64::from_be_bytes(v.as_ref().try_into().map_err(|_| corrupt())?),
+                },
+            });
+        }
+        // Keys sort by hour, device, then operator (none, encoded empty, first) and reason: already in order.
+        Ok(out)
+    }
 }
 
 /// A range of `stock` keys.
@@ -2361,6 +2449,33 @@ fn describe_key(key: &[u8]) -> String {
 
 fn to_i64(v: i128, what: &str) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Overflow(what.to_string()))
+}
+
+/// An hour's start as unix seconds (0 before 1970, which no device clock reports).
+fn hour_secs(t: OffsetDateTime) -> u64 {
+    u64::try_from(t.unix_timestamp()).unwrap_or(0)
+}
+
+/// `scan_stats` key: site 0x00 hour (u64) device 0x00 (empty | 0x01 operator) 0x00 reason.
+fn scan_stat_key(site: &str, device_id: &str, s: &ScanStat) -> Result<Vec<u8>, StoreError> {
+    let op = s.operator.as_deref().unwrap_or("");
+    if let Some(op) = &s.operator {
+        check_text("operator", op)?;
+    }
+    check_text("reason", &s.reason)?;
+    let mut k = Vec::with_capacity(site.len() + device_id.len() + op.len() + s.reason.len() + 13);
+    k.extend_from_slice(site.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&hour_secs(s.hour).to_be_bytes());
+    k.extend_from_slice(device_id.as_bytes());
+    k.push(0);
+    if let Some(op) = &s.operator {
+        k.push(1);
+        k.extend_from_slice(op.as_bytes());
+    }
+    k.push(0);
+    k.extend_from_slice(s.reason.as_bytes());
+    Ok(k)
 }
 
 fn from_json<V: DeserializeOwned>(t: T, bytes: &[u8]) -> Result<V, StoreError> {

@@ -74,6 +74,10 @@ pub const CASES: &[(&str, Case)] = &[
     ("stock_expiry", stock_expiry),
     ("stock_pages", stock_pages),
     ("push_reports_the_mark_it_met", push_reports_the_mark_it_met),
+    (
+        "scan_stats_keep_the_largest_total",
+        scan_stats_keep_the_largest_total,
+    ),
 ];
 
 /// Runs every case, each on a store from `make`; panics naming every case that failed.
@@ -114,7 +118,8 @@ macro_rules! conformance_tests {
             negative_stock count_mismatch late_count asn_receipts asn_short_on_close
             unknown_reference_and_cancelled_pick unknown_item_and_location comment_and_resolve
             refused_document_updates asn_progress pick_list_progress movements_per_hour
-            discrepancies_after stock_expiry stock_pages push_reports_the_mark_it_met);
+            discrepancies_after stock_expiry stock_pages push_reports_the_mark_it_met
+            scan_stats_keep_the_largest_total);
     };
 }
 pub(crate) use conformance_tests;
@@ -2406,4 +2411,95 @@ pub fn push_reports_the_mark_it_met(store: &dyn Store) {
     }
     assert_eq!(store.movement_count().unwrap(), 6);
     assert_eq!(all_stock(store), vec![row("DOCK", G1, None, 6)]);
+}
+
+/// Refused-scan counters: per (site, hour, device, operator, reason) the largest running total sent wins, so
+/// resent and late reports change nothing; reads are per site and hour range, in key order.
+pub fn scan_stats_keep_the_largest_total(store: &dyn Store) {
+    use dockhand_protocol::sync::ScanStat;
+    use dockhand_server::store::SiteScanStat;
+    let h6 = datetime!(2026-11-27 06:00:00 UTC);
+    let stat = |hour: OffsetDateTime, op: Option<&str>, reason: &str, count| ScanStat {
+        hour,
+        operator: op.map(str::to_string),
+        reason: reason.to_string(),
+        count,
+    };
+    let h7 = h6 + Duration::HOUR;
+    let h8 = h7 + Duration::HOUR;
+    store
+        .put_scan_stats(
+            SITE,
+            "hh-02",
+            &[
+                stat(h6, Some("bo"), "over_pick", 2),
+                stat(h7, None, "undecodable", 1),
+            ],
+        )
+        .unwrap();
+    store
+        .put_scan_stats(
+            SITE,
+            "hh-01",
+            &[
+                stat(h6, Some("anna"), "wrong_item", 3),
+                stat(h6, Some("anna"), "over_pick", 1),
+                stat(h6, None, "refused", 4),
+                stat(h8, Some("anna"), "wrong_item", 9),
+            ],
+        )
+        .unwrap();
+    // A stale resend (smaller totals), a later total, and the same key twice in one request.
+    store
+        .put_scan_stats(
+            SITE,
+            "hh-01",
+            &[
+                stat(h6, Some("anna"), "wrong_item", 1),
+                stat(h6, Some("anna"), "over_pick", 5),
+                stat(h6, None, "refused", 6),
+                stat(h6, None, "refused", 5),
+            ],
+        )
+        .unwrap();
+    // Another site's counters never show.
+    store
+        .put_scan_stats("WH2", "hh-09", &[stat(h6, Some("anna"), "wrong_item", 50)])
+        .unwrap();
+    let got = |since, until| -> Vec<(String, OffsetDateTime, Option<String>, String, u64)> {
+        store
+            .scan_stats(SITE, since, until)
+            .unwrap()
+            .into_iter()
+            .map(|SiteScanStat { device_id, stat: s }| {
+                (device_id, s.hour, s.operator, s.reason, s.count)
+            })
+            .collect()
+    };
+    let r = |d: &str, h, op: Option<&str>, reason: &str, n| {
+        (
+            d.to_string(),
+            h,
+            op.map(str::to_string),
+            reason.to_string(),
+            n,
+        )
+    };
+    assert_eq!(
+        got(h6, h8),
+        vec![
+            r("hh-01", h6, None, "refused", 6),
+            r("hh-01", h6, Some("anna"), "over_pick", 5),
+            r("hh-01", h6, Some("anna"), "wrong_item", 3),
+            r("hh-02", h6, Some("bo"), "over_pick", 2),
+            r("hh-02", h7, None, "undecodable", 1),
+        ]
+    );
+    assert_eq!(
+        got(h8, h8 + Duration::HOUR),
+        vec![r("hh-01", h8, Some("anna"), "wrong_item", 9)]
+    );
+    assert_eq!(got(h7, h7), vec![], "an empty range");
+    assert_eq!(got(h8, h6), vec![], "a reversed range");
+    assert_eq!(store.scan_stats("WH3", h6, h8).unwrap(), vec![]);
 }

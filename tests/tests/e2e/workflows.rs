@@ -384,6 +384,54 @@ fn two_handhelds_receive_put_away_pick_and_count() -> Result<()> {
     assert_eq!(counts, want_counts, "counts");
     let open = office.discrepancies("WH1")?;
     assert!(open.is_empty(), "no discrepancies expected, got {open:#?}");
+
+    // Pick accuracy: the picks above and every refusal of the script, per operator and reason class. The agents
+    // report their counters on their pull cadence (200 ms here), so the report is polled until it settles.
+    let refused = |pairs: &[(&str, u64)]| {
+        let mut m: BTreeMap<String, u64> = [
+            "undecodable",
+            "wrong_location",
+            "wrong_item",
+            "wrong_lot",
+            "over_pick",
+            "refused",
+        ]
+        .iter()
+        .map(|r| (r.to_string(), 0))
+        .collect();
+        m.extend(pairs.iter().map(|(r, n)| (r.to_string(), *n)));
+        json!(m)
+    };
+    let want = json!([
+        {"operator": "alice", "picks": 3, "picked_units": 5, "short_picks": 0, "mistakes": 3,
+         // refused: the pallet twice, PL-2 (another device's), an item before the location, nothing left.
+         "refused": refused(&[("undecodable", 1), ("wrong_location", 1), ("wrong_item", 1), ("wrong_lot", 1),
+                              ("refused", 4)])},
+        {"operator": "bob", "picks": 3, "picked_units": 4, "short_picks": 0, "mistakes": 1,
+         // refused: a location before an item, the dock as a destination, an unknown location.
+         "refused": refused(&[("over_pick", 1), ("refused", 3)])},
+    ]);
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339")
+    };
+    let path = format!(
+        "/v1/reports/pick-accuracy?site=WH1&since={}&until={}",
+        fmt(now - time::Duration::hours(1)),
+        fmt(now + time::Duration::hours(1))
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = office.get(&path)?;
+        if got["operators"] == want {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("pick accuracy: got {:#}, want {want:#}", got["operators"]);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     Ok(())
 }
 
