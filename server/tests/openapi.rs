@@ -198,6 +198,11 @@ fn probes() -> Vec<Probe> {
         p("POST", "/v1/sync/push", Hh01, push("hh-01", vec![movement(9, GTIN, 1)]), 409, "a sequence gap"),
         p("POST", "/v1/sync/push", Hh01, Req::Raw("{\"device_id\":".into()), 400, "cut-off JSON"),
         p("POST", "/v1/sync/push", Hh02, push("hh-01", vec![movement(3, GTIN, 1)]), 403, "another device's movements"),
+        p("POST", "/v1/sync/scan-stats", Hh01, j(json!({"device_id": "hh-01", "stats": [
+            {"hour": "2026-11-27T06:00:00Z", "operator": "anna", "reason": "over_pick", "count": 2}]})), 200, "refused-scan counters"),
+        p("POST", "/v1/sync/scan-stats", Hh01, j(json!({"device_id": "hh-01", "stats": [
+            {"hour": "2026-11-27T06:30:00Z", "reason": "over_pick", "count": 2}]})), 400, "not the start of an hour"),
+        p("POST", "/v1/sync/scan-stats", Hh02, j(json!({"device_id": "hh-01", "stats": []})), 403, "another device's counters"),
         p("POST", "/v1/sync/push", Who::Revoked, push("old", vec![]), 401, "a revoked device (code revoked)"),
         p("GET", "/v1/sync/pull", Hh01, Req::None, 200, "the feed from 0"),
         p("GET", "/v1/sync/pull?limit=0", Hh01, Req::None, 400, "a page size out of range"),
@@ -250,6 +255,8 @@ fn probes() -> Vec<Probe> {
         p("GET", "/v1/movements?kind=teleport", Admin, Req::None, 400, "not a movement kind"),
         p("GET", "/v1/epcis/events?site=WH1", Admin, Req::None, 200, "the EPCIS export"),
         p("GET", "/v1/epcis/events?limit=0", Admin, Req::None, 400, "a page size out of range"),
+        p("GET", "/v1/reports/pick-accuracy?site=WH1&since=2026-11-27T00:00:00Z&until=2026-11-28T00:00:00Z", Admin, Req::None, 200, "a day's pick accuracy"),
+        p("GET", "/v1/reports/pick-accuracy?site=WH1&since=2026-11-28T00:00:00Z&until=2026-11-27T00:00:00Z", Admin, Req::None, 400, "a reversed period"),
         // Discrepancies (1 is the unknown item received above).
         p("GET", "/v1/discrepancies?status=open", Admin, Req::None, 200, "the open ones"),
         p("GET", "/v1/discrepancies?status=maybe", Admin, Req::None, 400, "not a status"),
