@@ -25,6 +25,7 @@ pub mod config;
 pub mod devices;
 pub mod epcis;
 pub mod error;
+pub mod import;
 mod fsutil;
 pub mod metrics;
 pub mod reconcile;

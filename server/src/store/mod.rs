@@ -634,6 +634,12 @@ pub trait Store: Send + Sync {
             high_water_before,
         })
     }
+    /// Creates new open ASNs, all in one transaction (an import stores all of its ASNs or none). An id already
+    /// stored with exactly this content (an import sent again) is left alone and not counted; an id stored with
+    /// other content, or an ASN that is not open, refuses the whole batch ([`StoreError::Refused`]). Decided
+    /// inside the transaction, so two imports racing for one id cannot both create it. Answers how many were
+    /// created.
+    fn create_asns(&self, asns: &[Asn]) -> Result<usize, StoreError>;
 }
 
 /// What [`Store::push_reporting_mark`] answers.
