@@ -262,7 +262,7 @@ pub(crate) fn table() -> Vec<Route> {
             .doc("Create or update locations from CSV or JSON: all rows or none; a 400 lists every bad row", (200, "ImportResult"))
             .errors(&[400, 503])
             .query(&[DRY_RUN])
-            .body(Body::Import { csv: "code,gln,zone[,active]", json: "Location" }),
+            .body(Body::Import { csv: "code,gln,zone[,active]", json: "LocationImport" }),
         // Office: documents.
         route("post", "/v1/asns", asns::create)
             .doc("Create an expected receipt", (201, "Asn"))

@@ -612,6 +612,12 @@ fn schemas() -> Value {
             "zone": or_null(name.clone()),
             "active": boolean(true),
         })),
+        "LocationImport": closed(&["code"], json!({
+            "code": location_code.clone(),
+            "gln": or_null(json!({"type": "string", "pattern": "^[0-9]{13}$", "description": "GLN-13 with check digit"})),
+            "zone": or_null(name.clone()),
+            "active": boolean(true),
+        })),
         "Locations": object(&["site", "locations"], json!({"site": string(), "locations": array(reference("Location"))})),
         "NewAsn": new_document(&asn, json!({"anyOf": [
             {"required": ["lines"], "properties": {"lines": {"minItems": 1}}},
