@@ -153,13 +153,13 @@ pub(super) fn parse_asns(text: &str) -> Result<Vec<(At, Asn)>, ApiError> {
         let id = bad.check(at, "asn_id", input::name("asn_id", csv.cell(r, "asn_id")));
         let head = head_of(&csv, r);
         let head_ok = check_head(&mut bad, at, &head);
-        let line = check_line(&mut bad, &csv, r);
         let sscc = match csv.cell(r, "sscc") {
             "" => Some(None),
             s => bad
                 .check(at, "sscc", input::sscc("sscc", s))
                 .map(|()| Some(s.to_string())),
         };
+        let line = check_line(&mut bad, &csv, r);
         let Some(id) = id else { continue };
         let d = match by_id.get(&id) {
             Some(&d) => {
