@@ -210,7 +210,10 @@ mod tests {
         for line in 2..MAX_REPORTED + 502 {
             bad.add(At::Line(line), Some("gtin"), "x");
         }
-        assert_eq!((bad.rows.len(), bad.total), (MAX_REPORTED, MAX_REPORTED + 500));
+        assert_eq!(
+            (bad.rows.len(), bad.total),
+            (MAX_REPORTED, MAX_REPORTED + 500)
+        );
         assert_eq!(
             bad.summary(),
             "row 2, column gtin: x (and 1499 more errors, listed in rows)"

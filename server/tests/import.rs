@@ -89,7 +89,10 @@ impl Fixture {
         let status = resp.status();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!("{uri}: not JSON ({e}): {:?}", String::from_utf8_lossy(&bytes))
+            panic!(
+                "{uri}: not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&bytes)
+            )
         });
         (status, value)
     }
@@ -104,7 +107,10 @@ impl Fixture {
     }
 
     /// `read` on a blocking thread: the PostgreSQL store's client must not block the async runtime's threads.
-    async fn read<T: Send + 'static>(&self, read: impl FnOnce(&dyn Store) -> T + Send + 'static) -> T {
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&dyn Store) -> T + Send + 'static,
+    ) -> T {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || read(store.as_ref()))
             .await
@@ -120,8 +126,12 @@ impl Fixture {
 /// Everything an import can change.
 fn snapshot(s: &dyn Store) -> Value {
     let locations: Vec<_> = ["WH1", "WH2"].map(|x| s.locations(x).unwrap()).into();
-    let asns: Vec<_> = ["WH1", "WH2", "WH9"].map(|x| s.asns(x, None).unwrap()).into();
-    let pull: Vec<_> = ["WH1", "WH2"].map(|x| s.pull(x, 0, 100_000).unwrap()).into();
+    let asns: Vec<_> = ["WH1", "WH2", "WH9"]
+        .map(|x| s.asns(x, None).unwrap())
+        .into();
+    let pull: Vec<_> = ["WH1", "WH2"]
+        .map(|x| s.pull(x, 0, 100_000).unwrap())
+        .into();
     json!({
         "items": s.items(None, 100_000).unwrap(),
         "locations": locations,
@@ -242,19 +252,36 @@ async fn dry_run_answers_what_the_import_then_does_and_changes_nothing() {
         assert_eq!(dry["dry_run"], true);
         assert_eq!(dry["would_import"], n, "{uri} {content_type}: {dry}");
         assert_eq!(dry.get("imported"), None, "{dry}");
-        assert_eq!(f.snapshot().await, before, "{uri} {content_type}: a dry run wrote");
+        assert_eq!(
+            f.snapshot().await,
+            before,
+            "{uri} {content_type}: a dry run wrote"
+        );
 
         let (status, done) = f.post(uri, content_type, body.clone()).await;
         assert_eq!(status, StatusCode::OK, "{uri} {content_type}: {done}");
-        assert_eq!((done["dry_run"].clone(), done["imported"].clone()), (json!(false), json!(n)));
-        assert_ne!(f.snapshot().await, before, "{uri} {content_type}: the import wrote nothing");
+        assert_eq!(
+            (done["dry_run"].clone(), done["imported"].clone()),
+            (json!(false), json!(n))
+        );
+        assert_ne!(
+            f.snapshot().await,
+            before,
+            "{uri} {content_type}: the import wrote nothing"
+        );
     }
 
     // Read back what the files said.
     let item = f.store.item(&format!("0{}", gtin13(7))).unwrap().unwrap();
-    assert_eq!((item.description.as_str(), item.lot_tracked), ("Item 7, boxed", true));
+    assert_eq!(
+        (item.description.as_str(), item.lot_tracked),
+        ("Item 7, boxed", true)
+    );
     let json_item = f.store.item(&format!("0{}", gtin13(100))).unwrap().unwrap();
-    assert_eq!((json_item.unit.as_str(), json_item.lot_tracked), ("CS", true));
+    assert_eq!(
+        (json_item.unit.as_str(), json_item.lot_tracked),
+        ("CS", true)
+    );
     let wh1: Vec<(String, bool)> = f
         .store
         .locations("WH1")
@@ -262,23 +289,35 @@ async fn dry_run_answers_what_the_import_then_does_and_changes_nothing() {
         .into_iter()
         .map(|l| (l.code, l.active))
         .collect();
-    assert_eq!(wh1, [("A-01".to_string(), true), ("A-02".to_string(), false)]);
+    assert_eq!(
+        wh1,
+        [("A-01".to_string(), true), ("A-02".to_string(), false)]
+    );
     let a1 = f.store.asn("ASN-00001").unwrap().unwrap();
     assert_eq!((a1.lines.len(), a1.pallets.len()), (2, 2));
     assert_eq!(a1.pallets[0].sscc, sscc(2));
     assert_eq!(a1.lines[1].lot.as_deref(), Some("L2"));
-    assert_eq!(f.store.asn("J-2").unwrap().unwrap().pallets[0].lines[0].qty, 1);
+    assert_eq!(
+        f.store.asn("J-2").unwrap().unwrap().pallets[0].lines[0].qty,
+        1
+    );
 
     // The same ASN file again: nothing new, all unchanged, nothing written.
     let before = f.snapshot().await;
     let (status, again) = f.csv("/v1/asns/import", &asns_csv(3, 4)).await;
     assert_eq!(status, StatusCode::OK, "{again}");
-    assert_eq!(again, json!({"dry_run": false, "imported": 0, "unchanged": 3}));
+    assert_eq!(
+        again,
+        json!({"dry_run": false, "imported": 0, "unchanged": 3})
+    );
     assert_eq!(f.snapshot().await, before);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Bad rows
+
+/// `(uri, content type, body, every (place, field) reported)`.
+type BadFile = (&'static str, &'static str, String, Vec<(String, Value)>);
 
 #[tokio::test]
 async fn bad_rows_are_all_reported_and_nothing_is_written() {
@@ -295,11 +334,13 @@ async fn bad_rows_are_all_reported_and_nothing_is_written() {
         .header("content-type", "application/json")
         .body(Body::from(r#"{"active":false}"#))
         .unwrap();
-    assert_eq!(f.app.clone().oneshot(put).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        f.app.clone().oneshot(put).await.unwrap().status(),
+        StatusCode::OK
+    );
 
     let good = gtin13(3);
-    // (uri, content type, body, every (place, field) reported)
-    let cases: Vec<(&str, &str, String, Vec<(String, Value)>)> = vec![
+    let cases: Vec<BadFile> = vec![
         (
             "/v1/items/import",
             "text/csv",
@@ -376,7 +417,11 @@ async fn bad_rows_are_all_reported_and_nothing_is_written() {
         for query in ["", "?dry_run=true"] {
             let before = f.snapshot().await;
             let (status, answer) = f
-                .post(&format!("{uri}{query}"), content_type, body.clone().into_bytes())
+                .post(
+                    &format!("{uri}{query}"),
+                    content_type,
+                    body.clone().into_bytes(),
+                )
                 .await;
             let name = format!("{uri}{query} {content_type}");
             assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {answer}");
@@ -409,9 +454,15 @@ async fn bad_rows_of_a_garbage_file_are_counted_but_listed_only_up_to_the_cap() 
     assert_eq!(answer["rows"].as_array().unwrap().len(), MAX_REPORTED);
     assert_eq!(answer["error_count"], 20_000 * 5);
     assert_eq!(answer["truncated"], true);
-    assert_eq!(answer["rows"][0], json!({"line": 2, "column": "gtin", "message": answer["rows"][0]["message"]}));
+    assert_eq!(
+        answer["rows"][0],
+        json!({"line": 2, "column": "gtin", "message": answer["rows"][0]["message"]})
+    );
     let size = answer.to_string().len();
-    assert!(size < 256 * 1024, "a capped report stays small: {size} bytes");
+    assert!(
+        size < 256 * 1024,
+        "a capped report stays small: {size} bytes"
+    );
     assert_eq!(f.store.items(None, 10).unwrap(), vec![]);
 }
 
@@ -439,7 +490,11 @@ async fn garbage_bodies_are_400_or_413_and_change_nothing() {
         (noise.clone(), "application/json", 400),
         (b"\xef\xbb\xbf".to_vec(), "text/csv", 400),
         (cut.as_bytes().to_vec(), "text/csv", 400),
-        (asns[..asns.len() / 2].as_bytes().to_vec(), "application/json", 400),
+        (
+            asns.as_bytes()[..asns.len() / 2].to_vec(),
+            "application/json",
+            400,
+        ),
         (b"[{\"gtin\":".to_vec(), "application/json", 400),
         (b"[1,2,3]".to_vec(), "application/json", 400),
         (b"\"a,b\nc".to_vec(), "text/csv", 400),
@@ -463,7 +518,9 @@ async fn garbage_bodies_are_400_or_413_and_change_nothing() {
                 "{uri} {content_type} {:?}: {answer}",
                 String::from_utf8_lossy(&body[..body.len().min(40)])
             );
-            assert!(answer["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            assert!(answer["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()));
             assert_eq!(f.snapshot().await, before, "{uri}");
         }
     }
@@ -559,7 +616,10 @@ async fn ten_thousand_rows(f: &Fixture, backend: &str) {
     let started = Instant::now();
     let (status, answer) = f.csv("/v1/items/import?dry_run=true", &items).await;
     let checked = started.elapsed();
-    assert_eq!((status, answer["would_import"].clone()), (StatusCode::OK, json!(10_000)));
+    assert_eq!(
+        (status, answer["would_import"].clone()),
+        (StatusCode::OK, json!(10_000))
+    );
     let started = Instant::now();
     let (status, answer) = f.csv("/v1/items/import", &items).await;
     let took = started.elapsed();
@@ -569,7 +629,10 @@ async fn ten_thousand_rows(f: &Fixture, backend: &str) {
         "{backend}: 10,000-row items CSV ({} bytes) checked in {checked:.2?} (dry run), imported in {took:.2?}",
         items.len()
     );
-    assert_eq!(f.read(|s| s.items(None, 20_000).unwrap().len()).await, 10_000);
+    assert_eq!(
+        f.read(|s| s.items(None, 20_000).unwrap().len()).await,
+        10_000
+    );
 
     // 10,000 lines: 100 ASNs of 100 lines, and one ASN of 10,000 lines (the most one ASN may have).
     for (asns, lines) in [(100, 100), (1, 10_000)] {
@@ -628,23 +691,38 @@ async fn ten_thousand_rows_over_https_against_the_server_process() {
     let server = ServerProcess::start(&dir.path().join("data"));
     let items = items_csv(10_000);
     let started = Instant::now();
-    let (status, body) = server.post("/v1/items/import", "text/csv", items.as_bytes()).await;
+    let (status, body) = server
+        .post("/v1/items/import", "text/csv", items.as_bytes())
+        .await;
     let took = started.elapsed();
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["imported"], 10_000);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["imported"],
+        10_000
+    );
     println!("server process over HTTPS: 10,000-row items CSV imported in {took:.2?}");
 
     let asns = asns_csv(100, 100);
     let started = Instant::now();
-    let (status, body) = server.post("/v1/asns/import?dry_run=true", "text/csv", asns.as_bytes()).await;
+    let (status, body) = server
+        .post("/v1/asns/import?dry_run=true", "text/csv", asns.as_bytes())
+        .await;
     let dry = started.elapsed();
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["would_import"], 100);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["would_import"],
+        100
+    );
     let started = Instant::now();
-    let (status, body) = server.post("/v1/asns/import", "text/csv", asns.as_bytes()).await;
+    let (status, body) = server
+        .post("/v1/asns/import", "text/csv", asns.as_bytes())
+        .await;
     let took = started.elapsed();
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["imported"], 100);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["imported"],
+        100
+    );
     println!(
         "server process over HTTPS: 10,000-line ASN CSV (100 ASNs) checked in {dry:.2?} (dry run), imported in {took:.2?}"
     );
@@ -681,7 +759,10 @@ impl ServerProcess {
             .to_string();
         let ca = next().strip_prefix("ca: ").unwrap().into();
         let token_file = next().strip_prefix("admin token: ").unwrap().to_string();
-        let token = std::fs::read_to_string(token_file).unwrap().trim().to_string();
+        let token = std::fs::read_to_string(token_file)
+            .unwrap()
+            .trim()
+            .to_string();
         // Keep reading, so the server never writes into a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));
         ServerProcess {

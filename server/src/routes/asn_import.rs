@@ -222,11 +222,7 @@ pub(super) fn parse_asns(text: &str) -> Result<Vec<(At, Asn)>, ApiError> {
         // The cells are fine one by one; what is left is the ASN as a whole (its number of lines).
         match asns::check(&mut draft.asn) {
             Ok(()) => out.push((draft.first, draft.asn)),
-            Err(e) => bad.add(
-                draft.first,
-                None,
-                format!("ASN {}: {e}", draft.asn.id),
-            ),
+            Err(e) => bad.add(draft.first, None, format!("ASN {}: {e}", draft.asn.id)),
         }
     }
     bad.into_result()?;
@@ -322,6 +318,9 @@ pub(super) fn asns_from_json(bytes: &[u8]) -> Result<Vec<(At, Asn)>, ApiError> {
 mod tests {
     use super::*;
 
+    /// `(line or index, field)` of each error a case expects.
+    type Errors<'a> = &'a [(usize, Option<&'a str>)];
+
     const HEAD: &str = "asn_id,site,supplier,expected_on,sscc,gtin,lot,qty\n";
 
     fn report(result: Result<Vec<(At, Asn)>, ApiError>) -> Vec<(At, Option<String>)> {
@@ -352,7 +351,11 @@ mod tests {
         assert_eq!(ids, [(At::Line(2), "A1"), (At::Line(3), "A2")]);
         let a1 = &asns[0].1;
         assert_eq!(
-            (a1.site.as_str(), a1.supplier.as_deref(), a1.expected_on.as_deref()),
+            (
+                a1.site.as_str(),
+                a1.supplier.as_deref(),
+                a1.expected_on.as_deref()
+            ),
             ("WH1", Some("ACME"), Some("2026-12-01"))
         );
         let loose: Vec<(&str, Option<&str>, u64)> = a1
@@ -362,7 +365,10 @@ mod tests {
             .collect();
         assert_eq!(
             loose,
-            [("09506000134352", Some("L1"), 10), ("09506000134352", Some("L1"), 3)]
+            [
+                ("09506000134352", Some("L1"), 10),
+                ("09506000134352", Some("L1"), 3)
+            ]
         );
         assert_eq!(a1.pallets.len(), 1);
         assert_eq!(a1.pallets[0].sscc, "106141411234567897");
@@ -373,7 +379,7 @@ mod tests {
     /// Rows after the header, and every `(line, column)` reported.
     #[test]
     fn csv_errors_table() {
-        let cases: &[(&str, &[(usize, Option<&str>)])] = &[
+        let cases: &[(&str, Errors<'_>)] = &[
             ("A1,WH1,,,,9506000134353,,1\n", &[(2, Some("gtin"))]),
             ("A1,WH1,,,,9506000134352,,0\n", &[(2, Some("qty"))]),
             ("A1,WH1,,,,9506000134352,,-1\n", &[(2, Some("qty"))]),
@@ -418,7 +424,7 @@ mod tests {
     #[test]
     fn json_errors_table() {
         let ok = r#"{"id":"A1","site":"WH1","lines":[{"gtin":"9506000134352","qty":5}]}"#;
-        let cases: &[(String, &[(usize, Option<&str>)])] = &[
+        let cases: &[(String, Errors<'_>)] = &[
             (format!("[{ok}]"), &[]),
             (
                 format!(

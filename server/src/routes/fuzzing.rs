@@ -9,11 +9,9 @@ use dockhand_protocol::sync::{Asn, DocStatus, PickList, PushRequest};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
-use super::input::Params;
 use super::import::csv_text;
-use super::{
-    asn_import, asns, devices, discrepancies, items, locations, pick_lists, sites, sync,
-};
+use super::input::Params;
+use super::{asn_import, asns, devices, discrepancies, items, locations, pick_lists, sites, sync};
 use crate::devices::{is_valid_name, Device};
 use crate::error::ApiError;
 use crate::store::{StoreError, OFFICE_DEVICE};

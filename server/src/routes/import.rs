@@ -48,7 +48,9 @@ impl FromRequest<AppState> for ImportBody {
             Some(other) => {
                 return Err(ApiError::bad_field(
                     "content-type",
-                    format!("{other:?}: send the file as text/csv or a JSON array as application/json"),
+                    format!(
+                        "{other:?}: send the file as text/csv or a JSON array as application/json"
+                    ),
                 ))
             }
         };
@@ -181,7 +183,10 @@ mod tests {
     fn json_elements_table() {
         type Want<'a> = Result<(Vec<bool>, &'a [(usize, Option<&'a str>)]), &'a str>;
         let cases: &[(&str, Want<'_>)] = &[
-            (r#"[{"id":"a"},{"id":"b","qty":2}]"#, Ok((vec![true, true], &[]))),
+            (
+                r#"[{"id":"a"},{"id":"b","qty":2}]"#,
+                Ok((vec![true, true], &[])),
+            ),
             (r#" []"#, Ok((vec![], &[]))),
             (
                 r#"[{"id":"a","qty":-1},{"qty":1},{"id":"c","colour":1},7,[1]]"#,
@@ -235,7 +240,10 @@ mod tests {
     fn result_shape_table() {
         let cases = [
             (false, serde_json::json!({"dry_run": false, "imported": 3})),
-            (true, serde_json::json!({"dry_run": true, "would_import": 3})),
+            (
+                true,
+                serde_json::json!({"dry_run": true, "would_import": 3}),
+            ),
         ];
         for (dry_run, want) in cases {
             let got = ImportResult::new(ImportOptions { dry_run }, 3);

@@ -305,6 +305,9 @@ fn unit(field: &str, value: &str) -> Result<String, ApiError> {
 mod tests {
     use super::*;
 
+    /// `(line or index, field)` of each error a case expects.
+    type Errors<'a> = &'a [(usize, Option<&'a str>)];
+
     /// The `(line or index, field)` of every error an import reports.
     fn errors_of(result: Result<Vec<Item>, ApiError>) -> Vec<(At, Option<String>)> {
         match result {
@@ -324,7 +327,7 @@ mod tests {
     #[test]
     fn csv_errors_table() {
         const HEAD: &str = "gtin,description,unit,lot_tracked,expiry_tracked,serial_tracked\n";
-        let cases: &[(&str, &[(usize, Option<&str>)])] = &[
+        let cases: &[(&str, Errors<'_>)] = &[
             (
                 "9506000134352,W,EA,1,0,0\n9506000134353,X,EA,0,0,0\n",
                 &[(3, Some("gtin"))],
@@ -391,8 +394,11 @@ mod tests {
 
     #[test]
     fn json_errors_table() {
-        let cases: &[(&str, &[(usize, Option<&str>)])] = &[
-            (r#"[{"gtin":"9506000134352","description":"W","unit":"CS","lot_tracked":true}]"#, &[]),
+        let cases: &[(&str, Errors<'_>)] = &[
+            (
+                r#"[{"gtin":"9506000134352","description":"W","unit":"CS","lot_tracked":true}]"#,
+                &[],
+            ),
             (
                 r#"[{"gtin":"9506000134353","description":"W"},{"description":"W"},{"gtin":"5901234123457","description":"","unit":"E A"},{"gtin":"5901234123457","description":"W","lot_tracked":"yes"}]"#,
                 &[

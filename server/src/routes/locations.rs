@@ -186,10 +186,9 @@ fn check_location(bad: &mut BadRows, at: At, l: Location) -> Option<Location> {
         .gln
         .as_deref()
         .map_or(Some(()), |g| bad.check(at, "gln", input::gln("gln", g)));
-    let zone = l
-        .zone
-        .as_deref()
-        .map_or(Some(()), |z| bad.check(at, "zone", zone_name("zone", z).map(drop)));
+    let zone = l.zone.as_deref().map_or(Some(()), |z| {
+        bad.check(at, "zone", zone_name("zone", z).map(drop))
+    });
     (code.is_some() && gln.is_some() && zone.is_some()).then_some(l)
 }
 
@@ -220,6 +219,9 @@ impl Unique {
 mod tests {
     use super::*;
 
+    /// `(line or index, field)` of each error a case expects.
+    type Errors<'a> = &'a [(usize, Option<&'a str>)];
+
     fn lines(errors: &[(usize, Option<&str>)]) -> Vec<(At, Option<String>)> {
         errors
             .iter()
@@ -230,10 +232,13 @@ mod tests {
     /// `(body, locations imported or every (line, column) reported)`.
     #[test]
     fn import_table() {
-        let cases: &[(&str, Result<usize, &[(usize, Option<&str>)]>)] = &[
+        let cases: &[(&str, Result<usize, Errors<'_>>)] = &[
             ("code,gln,zone\nA-01,,Z1\nA-02,0614141000005,\n", Ok(2)),
             ("zone,code,gln,active\nZ1,A-01,,no\n", Ok(1)),
-            ("code,gln,zone\nA-01,0614141000000,Z1\n", Err(&[(2, Some("gln"))])),
+            (
+                "code,gln,zone\nA-01,0614141000000,Z1\n",
+                Err(&[(2, Some("gln"))]),
+            ),
             ("code,gln,zone\nA-01,,Z1\n,,Z1\n", Err(&[(3, Some("code"))])),
             ("code,gln,zone\nA-01,,Z 1\n", Err(&[(2, Some("zone"))])),
             ("code,gln,zone\nA-01,,\nA-01,,\n", Err(&[(3, Some("code"))])),
@@ -265,11 +270,20 @@ mod tests {
 
     #[test]
     fn json_table() {
-        let cases: &[(&str, Result<usize, &[(usize, Option<&str>)]>)] = &[
-            (r#"[{"code":"A-01","zone":"Z1"},{"code":"A-02","gln":"0614141000005","active":false}]"#, Ok(2)),
+        let cases: &[(&str, Result<usize, Errors<'_>>)] = &[
+            (
+                r#"[{"code":"A-01","zone":"Z1"},{"code":"A-02","gln":"0614141000005","active":false}]"#,
+                Ok(2),
+            ),
             (
                 r#"[{"code":"A,1"},{"zone":"Z1"},{"code":"A-01","gln":"0614141000000","zone":"Z 1"},{"code":"B"},{"code":"B"}]"#,
-                Err(&[(0, Some("code")), (1, Some("code")), (2, Some("gln")), (2, Some("zone")), (4, Some("code"))]),
+                Err(&[
+                    (0, Some("code")),
+                    (1, Some("code")),
+                    (2, Some("gln")),
+                    (2, Some("zone")),
+                    (4, Some("code")),
+                ]),
             ),
         ];
         for (body, want) in cases {
