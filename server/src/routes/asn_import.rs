@@ -33,7 +33,7 @@ use crate::auth::AdminAuth;
 use crate::error::ApiError;
 use crate::import::{message_without, At, BadRows};
 use crate::state::AppState;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 const REQUIRED: &[&str] = &["asn_id", "site", "gtin", "qty"];
 const OPTIONAL: &[&str] = &["supplier", "expected_on", "sscc", "lot"];
@@ -53,11 +53,19 @@ pub(crate) async fn import(
     };
     let store = state.store.clone();
     blocking(move || {
-        let (new, mut unchanged) = against_store(store.as_ref(), asns)?;
+        let (new, mut unchanged) = against_store(store.as_ref(), &asns)?;
         let mut n = new.len();
         if !options.dry_run {
+            let created = match store.create_asns(&new) {
+                Ok(created) => created,
+                // Another request took one of the ids since the check: report it as the check now does.
+                Err(StoreError::Refused(message)) => {
+                    against_store(store.as_ref(), &asns)?;
+                    return Err(ApiError::bad_field("body", message));
+                }
+                Err(e) => return Err(e.into()),
+            };
             // Fewer than asked only if an identical ASN was created in between: unchanged, then.
-            let created = store.create_asns(&new)?;
             unchanged += n - created;
             n = created;
             tracing::info!(imported = created, unchanged, "ASNs imported");
@@ -71,12 +79,13 @@ pub(crate) async fn import(
 
 /// The ASNs to create and how many are stored already exactly so; every conflict with the store reported at the
 /// ASN's first row.
-fn against_store(store: &dyn Store, asns: Vec<(At, Asn)>) -> Result<(Vec<Asn>, usize), ApiError> {
+fn against_store(store: &dyn Store, asns: &[(At, Asn)]) -> Result<(Vec<Asn>, usize), ApiError> {
     let mut bad = BadRows::default();
     let mut site_ok: HashMap<String, Option<String>> = HashMap::new();
     let mut new = Vec::with_capacity(asns.len());
     let mut unchanged = 0;
     for (at, asn) in asns {
+        let at = *at;
         let refused = match site_ok.get(&asn.site) {
             Some(r) => r.clone(),
             None => {
@@ -94,8 +103,8 @@ fn against_store(store: &dyn Store, asns: Vec<(At, Asn)>) -> Result<(Vec<Asn>, u
             continue;
         }
         match store.asn(&asn.id)? {
-            None => new.push(asn),
-            Some(old) if old == asn => unchanged += 1,
+            None => new.push(asn.clone()),
+            Some(old) if old == *asn => unchanged += 1,
             Some(old) => bad.add(
                 at,
                 Some(id_field(at)),
