@@ -520,6 +520,53 @@ mod tests {
         assert!(records("\"a\"b,c").is_err());
     }
 
+    /// `(file, Ok(rows that fit) | Err(every (line, column) of a refused file))` against columns `a,b[,c]`.
+    #[test]
+    fn csv_parse_table() {
+        type Want<'a> = Result<&'a [bool], &'a [(usize, Option<&'a str>)]>;
+        let cases: &[(&str, Want<'_>)] = &[
+            ("a,b\n1,2\n", Ok(&[true])),
+            (
+                "B, A ,c\n1,2,3\n1,2\n\n1,2,3,4\n",
+                Ok(&[true, false, false]),
+            ),
+            ("a\n", Err(&[(1, Some("b"))])),
+            (
+                "a,x,a\n",
+                Err(&[(1, Some("x")), (1, Some("a")), (1, Some("b"))]),
+            ),
+            ("a,b\n\n\"1\n2,3\n", Err(&[(3, None)])),
+            ("a,b\n\"1\"x,2\n", Err(&[(2, None)])),
+        ];
+        for (text, want) in cases {
+            match (Csv::parse(text, &["a", "b"], &["c"]), want) {
+                (Ok(csv), Ok(fits)) => {
+                    let mut bad = BadRows::default();
+                    let got: Vec<bool> = csv.rows.iter().map(|r| csv.fits(r, &mut bad)).collect();
+                    assert_eq!(&got, fits, "{text:?}");
+                    assert_eq!(bad.total, fits.iter().filter(|f| !**f).count());
+                }
+                (Err(ApiError::BadRows(bad)), Err(errors)) => {
+                    let got: Vec<(At, Option<&str>)> = bad
+                        .rows
+                        .iter()
+                        .map(|r| (r.at, r.field.as_deref()))
+                        .collect();
+                    let want: Vec<(At, Option<&str>)> =
+                        errors.iter().map(|(l, f)| (At::Line(*l), *f)).collect();
+                    assert_eq!(got, want, "{text:?}");
+                }
+                (other, _) => panic!("{text:?}: {other:?}"),
+            }
+        }
+        let csv = Csv::parse("B, A\n x ,\"y\"\n", &["a", "b"], &["c"]).unwrap();
+        let row = &csv.rows[0];
+        assert_eq!(
+            (csv.cell(row, "a"), csv.cell(row, "b"), csv.cell(row, "c")),
+            ("y", "x", "")
+        );
+    }
+
     #[test]
     fn key_table() {
         let cases: &[(&str, Check, bool)] = &[
