@@ -73,14 +73,19 @@ fn check_import_error(kind: Office, body: &[u8], e: &ApiError) {
             assert!(message.starts_with("body: "), "{kind:?}: {message}");
         }
         ApiError::BadRows(bad) => {
-            assert!(!bad.rows.is_empty() && bad.rows.len() <= MAX_REPORTED, "{kind:?}");
+            assert!(
+                !bad.rows.is_empty() && bad.rows.len() <= MAX_REPORTED,
+                "{kind:?}"
+            );
             assert!(bad.total >= bad.rows.len(), "{kind:?}");
             let lines = body.iter().filter(|b| **b == b'\n').count() + 1;
             let elements = serde_json::from_slice::<Vec<serde_json::Value>>(body).map(|v| v.len());
             for r in &bad.rows {
                 assert!(!r.message.is_empty(), "{kind:?}: {r:?}");
                 match r.at {
-                    At::Line(l) => assert!(kind.is_csv() && (1..=lines).contains(&l), "{kind:?}: {r:?}"),
+                    At::Line(l) => {
+                        assert!(kind.is_csv() && (1..=lines).contains(&l), "{kind:?}: {r:?}")
+                    }
                     At::Index(i) => assert!(
                         !kind.is_csv() && elements.as_ref().is_ok_and(|n| i < *n),
                         "{kind:?}: {r:?}"
