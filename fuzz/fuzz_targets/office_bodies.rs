@@ -1,14 +1,15 @@
 //! Fuzzes the office's request bodies: the JSON documents (ASN, pick list, assignment, item, location, site,
-//! sites, comment, resolution, enrollment) and the two CSV imports (items, locations), through what each handler
-//! runs before the store. Input: one selector byte (its value modulo 12 picks the body kind, in the order of
-//! `Office::ALL`), then the body.
+//! sites, comment, resolution, enrollment) and the imports (items, locations, ASNs; CSV and JSON arrays), through
+//! what each handler runs before the store. Input: one selector byte (its value modulo 16 picks the body kind, in
+//! the order of `Office::ALL`; the first 12 kept their numbers when the imports were added), then the body.
 //!
 //! Properties, for every input:
 //! - a refused body is a 400 with a message, and the same input is refused the same way again;
 //! - a JSON error names a field and starts its message with it, unless it is about the text itself (empty, not an
 //!   object, invalid JSON); the API promises a field for every check of a value;
-//! - a CSV error always names a field: the column at fault with a message `row R, column C: ...`, or `body` for
-//!   the file's shape;
+//! - an import error is either about the file as a whole (a 400 naming `body`, `content-type` never reaches here)
+//!   or a report of bad rows: at most `MAX_REPORTED` listed, at least that many counted, each with a message, CSV
+//!   rows at a line of the file (1 = header), JSON rows at an index of the array;
 //! - an ASN or pick list that passes its check re-serialises and parses to the same document, which passes again
 //!   (serialising loses nothing the check looks at).
 
@@ -16,6 +17,7 @@
 
 use dockhand_protocol::sync::{Asn, PickList};
 use dockhand_server::fuzzing::{office_body, parse_json, Office};
+use dockhand_server::import::{At, MAX_REPORTED};
 use dockhand_server::ApiError;
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
@@ -35,27 +37,25 @@ fuzz_target!(|data: &[u8]| {
         "{kind:?} is not deterministic"
     );
     if let Err(e) = &result {
-        let ApiError::BadRequest { field, message } = e else {
-            panic!("{kind:?}: a body is refused with 400, not {e:?}");
-        };
-        assert!(!message.is_empty());
-        match (kind.is_csv(), field) {
-            (true, None) => panic!("{kind:?}: a CSV error names no field: {message}"),
-            (true, Some(f)) if f == "body" => {}
-            (true, Some(f)) => assert!(
-                message.starts_with("row ") && message.contains(&format!(", column {f}: ")),
-                "{kind:?}: {f}: {message}"
-            ),
-            (false, Some(f)) => {
-                assert!(!f.is_empty(), "{message}");
-                assert!(message.starts_with(&format!("{f}: ")), "{f}: {message}");
+        if kind.is_import() {
+            check_import_error(kind, body, e);
+        } else {
+            let ApiError::BadRequest { field, message } = e else {
+                panic!("{kind:?}: a body is refused with 400, not {e:?}");
+            };
+            assert!(!message.is_empty());
+            match field {
+                Some(f) => {
+                    assert!(!f.is_empty(), "{message}");
+                    assert!(message.starts_with(&format!("{f}: ")), "{f}: {message}");
+                }
+                None => assert!(
+                    ["invalid JSON: ", "empty body", "expected a JSON object"]
+                        .iter()
+                        .any(|p| message.starts_with(p)),
+                    "{kind:?}: an error about a value names no field: {message}"
+                ),
             }
-            (false, None) => assert!(
-                ["invalid JSON: ", "empty body", "expected a JSON object"]
-                    .iter()
-                    .any(|p| message.starts_with(p)),
-                "{kind:?}: an error about a value names no field: {message}"
-            ),
         }
     }
     match kind {
@@ -64,6 +64,38 @@ fuzz_target!(|data: &[u8]| {
         _ => {}
     }
 });
+
+/// An import's refusal (see the module docs).
+fn check_import_error(kind: Office, body: &[u8], e: &ApiError) {
+    match e {
+        ApiError::BadRequest { field, message } => {
+            assert_eq!(field.as_deref(), Some("body"), "{kind:?}: {message}");
+            assert!(message.starts_with("body: "), "{kind:?}: {message}");
+        }
+        ApiError::BadRows(bad) => {
+            assert!(
+                !bad.rows.is_empty() && bad.rows.len() <= MAX_REPORTED,
+                "{kind:?}"
+            );
+            assert!(bad.total >= bad.rows.len(), "{kind:?}");
+            let lines = body.iter().filter(|b| **b == b'\n').count() + 1;
+            let elements = serde_json::from_slice::<Vec<serde_json::Value>>(body).map(|v| v.len());
+            for r in &bad.rows {
+                assert!(!r.message.is_empty(), "{kind:?}: {r:?}");
+                match r.at {
+                    At::Line(l) => {
+                        assert!(kind.is_csv() && (1..=lines).contains(&l), "{kind:?}: {r:?}")
+                    }
+                    At::Index(i) => assert!(
+                        !kind.is_csv() && elements.as_ref().is_ok_and(|n| i < *n),
+                        "{kind:?}: {r:?}"
+                    ),
+                }
+            }
+        }
+        other => panic!("{kind:?}: an import is refused with 400, not {other:?}"),
+    }
+}
 
 /// For a document the check accepted: it re-serialises and parses to the same value, and checks again as fine.
 fn round_trip<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(

@@ -12,6 +12,7 @@ use axum::Json;
 use dockhand_protocol::sync::ErrorBody;
 
 use crate::devices::DeviceError;
+use crate::import::BadRows;
 use crate::store::StoreError;
 
 /// Why the server could not start or stopped with an error.
@@ -114,6 +115,9 @@ pub enum ApiError {
     /// 500: a bug or a crashed worker.
     #[error("internal error")]
     Internal(String),
+    /// 400: an import with bad rows; the body lists them (see [`crate::import`]).
+    #[error("{}", .0.summary())]
+    BadRows(Box<BadRows>),
 }
 
 impl ApiError {
@@ -128,7 +132,9 @@ impl ApiError {
 
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::BadRequest { .. } | ApiError::BadRows(_) => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Revoked(_) => (StatusCode::UNAUTHORIZED, "revoked"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -179,6 +185,17 @@ impl IntoResponse for ApiError {
         let mut body = ErrorBody::new(code, message);
         match self {
             ApiError::BadRequest { field, .. } => body.error.field = field,
+            ApiError::BadRows(bad) => {
+                body.error.field = bad.rows.first().map(|r| r.error_field());
+                let BadRows { rows, total } = *bad;
+                let body = BadRowsBody {
+                    body,
+                    truncated: total > rows.len(),
+                    error_count: total,
+                    rows,
+                };
+                return (status, Json(body)).into_response();
+            }
             ApiError::SeqGap { expected_seq } => {
                 body.error.expected_seq = Some(expected_seq);
                 body.expected_seq = Some(expected_seq);
@@ -187,6 +204,17 @@ impl IntoResponse for ApiError {
         }
         (status, Json(body)).into_response()
     }
+}
+
+/// The error body of [`ApiError::BadRows`]: the usual error object plus the rows.
+#[derive(serde::Serialize)]
+struct BadRowsBody {
+    #[serde(flatten)]
+    body: ErrorBody,
+    rows: Vec<crate::import::RowError>,
+    /// Every error found; `rows` lists at most [`crate::import::MAX_REPORTED`].
+    error_count: usize,
+    truncated: bool,
 }
 
 impl From<tokio::task::JoinError> for ApiError {

@@ -26,6 +26,7 @@ pub mod devices;
 pub mod epcis;
 pub mod error;
 mod fsutil;
+pub mod import;
 pub mod metrics;
 pub mod reconcile;
 mod routes;

@@ -1190,6 +1190,7 @@ async fn every_office_route_needs_the_admin_token() {
                 | "/v1/sync/push"
                 | "/v1/sync/pull"
                 | "/v1/sync/stock"
+                | "/v1/sync/scan-stats"
         ) {
             continue;
         }
@@ -1384,7 +1385,14 @@ async fn bad_input_table() {
         raw("POST", "/v1/items/import", "text/csv", b"gtin,description\n9506000134352,x\n", 400, Some("unit")),
         raw("POST", "/v1/items/import", "text/csv", b"", 400, Some("body")),
         raw("POST", "/v1/items/import", "text/csv", b"\xff\xfe", 400, Some("body")),
-        raw("POST", "/v1/items/import", "application/json", b"{}", 400, Some("content-type")),
+        raw("POST", "/v1/items/import", "application/json", b"{}", 400, Some("body")),
+        raw("POST", "/v1/items/import", "application/json", b"[{\"gtin\":\"9506000134352\"", 400, Some("body")),
+        raw("POST", "/v1/items/import", "application/json", format!("[{{\"gtin\":\"{GTIN2}\",\"description\":\"A\"}},{{\"gtin\":\"{BAD_GTIN}\",\"description\":\"B\"}}]").as_bytes(), 400, Some("[1].gtin")),
+        raw("POST", "/v1/items/import", "application/xml", b"<items/>", 400, Some("content-type")),
+        raw("POST", "/v1/items/import?dry_run=maybe", "text/csv", format!("{item_head}{GTIN2},A,EA,1,0,0\n").as_bytes(), 400, Some("dry_run")),
+        raw("POST", "/v1/items/import?dryrun=true", "text/csv", format!("{item_head}{GTIN2},A,EA,1,0,0\n").as_bytes(), 400, Some("dryrun")),
+        raw("POST", "/v1/items/import?dry_run=true", "text/csv", format!("{item_head}{GTIN2},A,EA,1,0,0\n{BAD_GTIN},B,EA,0,0,0\n").as_bytes(), 400, Some("gtin")),
+        raw("POST", "/v1/items/import", "application/json", &huge, 413, None),
         raw("POST", "/v1/items/import", "text/csv", &huge, 413, None),
         // Locations.
         bad("GET", "/v1/sites/W%20H/locations", Value::Null, 400, Some("site")),
@@ -1401,6 +1409,8 @@ async fn bad_input_table() {
         raw("POST", "/v1/sites/WH1/locations/import", "text/csv", b"code,gln\nA-08,\n", 400, Some("zone")),
         raw("POST", "/v1/sites/W%20H/locations/import", "text/csv", b"code,gln,zone\nA-08,,\n", 400, Some("site")),
         raw("POST", "/v1/sites/WH1/locations/import", "text/csv", &huge, 413, None),
+        raw("POST", "/v1/sites/WH1/locations/import", "application/json", b"[{\"code\":\"A-08\"},{\"code\":\"A-09\",\"zone\":\"Z 1\"}]", 400, Some("[1].zone")),
+        raw("POST", "/v1/sites/WH1/locations/import?dry_run=1", "application/json", b"[{\"code\":\"A-08\"},{}]", 400, Some("[1].code")),
         // ASNs.
         raw("POST", "/v1/asns", "application/json", b"{\"id\":", 400, None),
         bad("POST", "/v1/asns", with(&asn1, |v| v["lines"][0]["qty"] = json!(0)), 400, Some("lines[0].qty")),
@@ -1423,6 +1433,21 @@ async fn bad_input_table() {
         bad("POST", "/v1/asns", with(&asn1, |v| v["colour"] = json!("red")), 400, Some("colour")),
         bad("POST", "/v1/asns", asn("ASN-1"), 409, None),
         raw("POST", "/v1/asns", "application/json", &huge, 413, None),
+        // ASN imports.
+        raw("POST", "/v1/asns/import", "text/csv", format!("asn_id,site,gtin,qty\nASN-N,WH1,{EAN},5\nASN-1,WH1,{EAN},5\n").as_bytes(), 400, Some("asn_id")),
+        raw("POST", "/v1/asns/import", "text/csv", format!("asn_id,site,gtin,qty\nASN-C,WH1,{EAN},5\n").as_bytes(), 400, Some("asn_id")),
+        raw("POST", "/v1/asns/import", "text/csv", format!("asn_id,site,gtin,qty\nASN-N,WH1,{EAN},0\n").as_bytes(), 400, Some("qty")),
+        raw("POST", "/v1/asns/import", "text/csv", format!("asn_id,site,gtin,qty,sscc\nASN-N,WH1,{EAN},1,{BAD_SSCC}\n").as_bytes(), 400, Some("sscc")),
+        raw("POST", "/v1/asns/import", "text/csv", format!("asn_id,site,gtin,qty\nASN-N,WH1,{EAN},1\nASN-N,WH2,{EAN},1\n").as_bytes(), 400, Some("site")),
+        raw("POST", "/v1/asns/import", "text/csv", b"asn_id,site,gtin\n", 400, Some("qty")),
+        raw("POST", "/v1/asns/import", "text/csv", b"", 400, Some("body")),
+        raw("POST", "/v1/asns/import", "text/csv", b"\xff\xfe", 400, Some("body")),
+        raw("POST", "/v1/asns/import", "application/json", with(&json!([asn("ASN-N")]), |v| v[0]["lines"][0]["qty"] = json!(0)).to_string().as_bytes(), 400, Some("[0].lines[0].qty")),
+        raw("POST", "/v1/asns/import", "application/json", json!([asn("ASN-N"), asn("ASN-N")]).to_string().as_bytes(), 400, Some("[1].id")),
+        raw("POST", "/v1/asns/import", "application/json", json!([asn("ASN-N"), with(&asn("ASN-1"), |v| v["supplier"] = json!("Other"))]).to_string().as_bytes(), 400, Some("[1].id")),
+        raw("POST", "/v1/asns/import", "application/json", asn("ASN-N").to_string().as_bytes(), 400, Some("body")),
+        raw("POST", "/v1/asns/import?dry_run=true", "application/json", b"[7]", 400, Some("[0]")),
+        raw("POST", "/v1/asns/import", "application/json", &huge, 413, None),
         bad("GET", "/v1/asns", Value::Null, 400, Some("site")),
         bad("GET", "/v1/asns?site=WH1&status=done", Value::Null, 400, Some("status")),
         bad("GET", "/v1/asns/NOPE", Value::Null, 404, None),

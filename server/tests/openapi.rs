@@ -169,6 +169,10 @@ fn probes() -> Vec<Probe> {
         p("GET", "/v1/items?limit=0", Admin, Req::None, 400, "a page size out of range"),
         p("POST", "/v1/items/import", Admin, Req::Csv("gtin,description,unit,lot_tracked,expiry_tracked,serial_tracked\n04006381333931,Doohickey,CS,0,1,0\n".into()), 200, "a CSV import"),
         p("POST", "/v1/items/import", Admin, Req::Csv("gtin,description\n".into()), 400, "missing columns"),
+        p("POST", "/v1/items/import?dry_run=true", Admin, Req::Csv("gtin,description,unit,lot_tracked,expiry_tracked,serial_tracked\n04006381333931,Doohickey,CS,0,1,0\n".into()), 200, "a dry run"),
+        p("POST", "/v1/items/import", Admin, j(json!([{"gtin": "04006381333931", "description": "Doohickey", "unit": "CS", "expiry_tracked": true}])), 200, "a JSON import"),
+        p("POST", "/v1/items/import", Admin, Req::Csv("gtin,description,unit,lot_tracked,expiry_tracked,serial_tracked\n1,,CS,0,1,0\n04006381333931,X,CS,0,1\n".into()), 400, "bad rows, each listed"),
+        p("POST", "/v1/items/import", Admin, j(json!([{"gtin": "1", "description": "x"}])), 400, "a bad JSON element, listed"),
         // Locations.
         p("PUT", "/v1/sites/WH1/locations/A-01", Admin, j(json!({"zone": "Z1"})), 201, "a new location"),
         p("PUT", "/v1/sites/WH1/locations/A-01", Admin, j(json!({"zone": "Z1", "gln": "0614141000005"})), 200, "the same location with a GLN"),
@@ -185,6 +189,7 @@ fn probes() -> Vec<Probe> {
         p("GET", "/v1/sites/WH%201/locations", Admin, Req::None, 400, "a space in the site"),
         p("POST", "/v1/sites/WH1/locations/import", Admin, Req::Csv("code,gln,zone\nB-01,,Z1\n".into()), 200, "a CSV import"),
         p("POST", "/v1/sites/WH1/locations/import", Admin, Req::Csv("code,gln,zone,colour\n".into()), 400, "an unknown column"),
+        p("POST", "/v1/sites/WH1/locations/import?dry_run=1", Admin, j(json!([{"code": "B-02", "zone": "Z1"}])), 200, "a JSON dry run"),
         // Devices.
         p("POST", "/v1/devices", Admin, j(json!({"device_id": "hh-09", "site": "WH1"})), 201, "enrollment"),
         p("POST", "/v1/devices", Admin, j(json!({"device_id": "hh-09", "site": "WH1"})), 409, "already enrolled, no rotate"),
@@ -217,6 +222,9 @@ fn probes() -> Vec<Probe> {
         p("POST", "/v1/asns", Admin, asn("ASN-9", "WH9"), 409, "a deactivated site"),
         p("POST", "/v1/asns", Admin, j(json!({"id": "ASN-3", "site": "WH1"})), 400, "no lines"),
         p("POST", "/v1/asns", Admin, asn("ASN-2", "WH1"), 201, "a second ASN"),
+        p("POST", "/v1/asns/import", Admin, Req::Csv(format!("asn_id,site,supplier,expected_on,sscc,gtin,lot,qty\nASN-I1,WH1,ACME,2026-12-01,,{EAN},L1,10\nASN-I1,WH1,ACME,2026-12-01,{SSCC},{UNKNOWN_GTIN},,4\n")), 200, "an ASN import"),
+        p("POST", "/v1/asns/import?dry_run=true", Admin, Req::Csv(format!("asn_id,site,gtin,qty\nASN-I1,WH1,{EAN},10\n")), 400, "the id exists with other content"),
+        p("POST", "/v1/asns/import", Admin, j(json!([{"id": "ASN-I2", "site": "WH1", "lines": [{"gtin": EAN, "qty": 1}]}])), 200, "a JSON ASN import"),
         p("GET", "/v1/asns?site=WH1&status=open", Admin, Req::None, 200, "the open ASNs"),
         p("GET", "/v1/asns", Admin, Req::None, 400, "site is required"),
         p("GET", "/v1/asns/ASN-1", Admin, Req::None, 200, "one ASN"),

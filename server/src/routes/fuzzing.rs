@@ -9,8 +9,9 @@ use dockhand_protocol::sync::{Asn, DocStatus, PickList, PushRequest};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+use super::import::csv_text;
 use super::input::Params;
-use super::{asns, devices, discrepancies, items, locations, pick_lists, sites, sync};
+use super::{asn_import, asns, devices, discrepancies, items, locations, pick_lists, sites, sync};
 use crate::devices::{is_valid_name, Device};
 use crate::error::ApiError;
 use crate::store::{StoreError, OFFICE_DEVICE};
@@ -77,11 +78,19 @@ pub enum Office {
     ItemsCsv,
     /// `POST /v1/sites/{site}/locations/import` (`text/csv`): parsed and checked row by row.
     LocationsCsv,
+    /// `POST /v1/asns/import` (`text/csv`): parsed, checked row by row and assembled into ASNs.
+    AsnsCsv,
+    /// `POST /v1/items/import` (`application/json`): checked element by element.
+    ItemsJson,
+    /// `POST /v1/sites/{site}/locations/import` (`application/json`): checked element by element.
+    LocationsJson,
+    /// `POST /v1/asns/import` (`application/json`): checked element by element.
+    AsnsJson,
 }
 
 impl Office {
     /// Every body, in a fixed order (the fuzz target picks one by index).
-    pub const ALL: [Office; 12] = [
+    pub const ALL: [Office; 16] = [
         Office::Asn,
         Office::PickList,
         Office::Assign,
@@ -94,16 +103,32 @@ impl Office {
         Office::Enroll,
         Office::ItemsCsv,
         Office::LocationsCsv,
+        Office::AsnsCsv,
+        Office::ItemsJson,
+        Office::LocationsJson,
+        Office::AsnsJson,
     ];
 
     /// A CSV import rather than a JSON body.
     pub fn is_csv(self) -> bool {
-        matches!(self, Office::ItemsCsv | Office::LocationsCsv)
+        matches!(
+            self,
+            Office::ItemsCsv | Office::LocationsCsv | Office::AsnsCsv
+        )
+    }
+
+    /// An import (CSV or a JSON array), whose errors are reported row by row ([`ApiError::BadRows`]).
+    pub fn is_import(self) -> bool {
+        self.is_csv()
+            || matches!(
+                self,
+                Office::ItemsJson | Office::LocationsJson | Office::AsnsJson
+            )
     }
 }
 
 /// What the handler of `kind` makes of `bytes` before the store: the JSON parser and, where the route has one
-/// apart from the store, its check; for a CSV import the UTF-8 check of `CsvBody` and the row parser.
+/// apart from the store, its check; for an import the UTF-8 check of a CSV body and the row checks.
 pub fn office_body(kind: Office, bytes: &[u8]) -> Result<(), ApiError> {
     match kind {
         Office::Asn => asns::check(&mut parse_json::<Asn>(bytes)?),
@@ -118,14 +143,11 @@ pub fn office_body(kind: Office, bytes: &[u8]) -> Result<(), ApiError> {
         Office::Enroll => parse_json::<devices::Enroll>(bytes).map(drop),
         Office::ItemsCsv => items::parse_items(&csv_text(bytes)?).map(drop),
         Office::LocationsCsv => locations::parse_locations(&csv_text(bytes)?).map(drop),
+        Office::AsnsCsv => asn_import::parse_asns(&csv_text(bytes)?).map(drop),
+        Office::ItemsJson => items::items_from_json(bytes).map(drop),
+        Office::LocationsJson => locations::locations_from_json(bytes).map(drop),
+        Office::AsnsJson => asn_import::asns_from_json(bytes).map(drop),
     }
-}
-
-/// The text of a CSV body as [`super::input::CsvBody`] reads it: UTF-8, a leading byte-order mark dropped.
-fn csv_text(bytes: &[u8]) -> Result<String, ApiError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| ApiError::bad_field("body", format!("not UTF-8: {e}")))?;
-    Ok(text.strip_prefix('\u{feff}').unwrap_or(text).to_string())
 }
 
 /// A request's query string as the handlers take it, with their typed getters. Each getter takes its parameter
@@ -255,15 +277,46 @@ mod tests {
                 "code,gln,zone\nA-01,0614141000000,\n",
                 Some("gln"),
             ),
+            (
+                Office::AsnsCsv,
+                "asn_id,site,gtin,qty\nA1,WH1,9506000134352,3\n",
+                None,
+            ),
+            (
+                Office::AsnsCsv,
+                "asn_id,site,gtin,qty\nA1,WH1,9506000134352,0\n",
+                Some("qty"),
+            ),
+            (
+                Office::ItemsJson,
+                r#"[{"gtin":"9506000134352","description":"W"}]"#,
+                None,
+            ),
+            (Office::ItemsJson, r#"{"gtin":"9506000134352"}"#, Some("body")),
+            (
+                Office::LocationsJson,
+                r#"[{"code":"A-01"},{"code":"A/2"}]"#,
+                Some("[1].code"),
+            ),
+            (
+                Office::AsnsJson,
+                r#"[{"id":"A1","site":"WH1","lines":[{"gtin":"9506000134352","qty":5}]}]"#,
+                None,
+            ),
+            (
+                Office::AsnsJson,
+                r#"[{"id":"A1","site":"WH1","lines":[{"gtin":"9506000134352","qty":0}]}]"#,
+                Some("[0].lines[0].qty"),
+            ),
         ];
         for (kind, body, field) in cases {
-            match (office_body(*kind, body.as_bytes()), field) {
-                (Ok(()), None) => {}
-                (Err(ApiError::BadRequest { field: got, .. }), Some(want)) => {
-                    assert_eq!(got.as_deref(), Some(*want), "{kind:?} {body}")
-                }
-                (other, _) => panic!("{kind:?} {body}: {other:?}"),
-            }
+            let got = match office_body(*kind, body.as_bytes()) {
+                Ok(()) => None,
+                Err(ApiError::BadRequest { field, .. }) => field,
+                Err(ApiError::BadRows(bad)) => bad.rows.first().map(|r| r.error_field()),
+                Err(other) => panic!("{kind:?} {body}: {other:?}"),
+            };
+            assert_eq!(got.as_deref(), *field, "{kind:?} {body}");
         }
         assert!(office_body(Office::ItemsCsv, b"\xff").is_err());
     }

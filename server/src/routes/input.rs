@@ -3,7 +3,6 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request};
-use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, Uri};
 use dockhand_protocol::gs1::check::verify_check_digit;
@@ -15,6 +14,7 @@ use time::OffsetDateTime;
 
 use crate::devices::is_valid_name;
 use crate::error::ApiError;
+use crate::import::{At, BadRows};
 use crate::state::AppState;
 
 /// The query string as `(name, value)` pairs, taken one by one so each error names its parameter; call
@@ -277,42 +277,8 @@ pub(crate) fn same_id(field: &str, path: &str, body: Option<&str>) -> Result<(),
     }
 }
 
-/// The largest CSV import, in data rows; the body limit bounds the bytes.
+/// The largest import, in data rows or array elements; the body limit bounds the bytes.
 pub(crate) const MAX_IMPORT_ROWS: usize = 100_000;
-
-/// A `text/csv` body as UTF-8 text (a leading byte-order mark dropped). Refuses other content types, so JSON
-/// posted by mistake is not read as one odd CSV row.
-#[derive(Debug)]
-pub(crate) struct CsvBody(pub String);
-
-impl FromRequest<AppState> for CsvBody {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap_or("?").to_ascii_lowercase());
-        if let Some(ct) = content_type {
-            let essence = ct.split(';').next().unwrap_or("").trim().to_string();
-            if !matches!(
-                essence.as_str(),
-                "text/csv" | "application/csv" | "text/plain"
-            ) {
-                return Err(ApiError::bad_field(
-                    "content-type",
-                    format!("{essence:?}: send the file as text/csv"),
-                ));
-            }
-        }
-        let bytes = read_body(req, state).await?;
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|e| ApiError::bad_field("body", format!("not UTF-8: {e}")))?;
-        Ok(CsvBody(
-            text.strip_prefix('\u{feff}').unwrap_or(&text).to_string(),
-        ))
-    }
-}
 
 /// The body bytes, 413 above the limit.
 pub(crate) async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
@@ -330,11 +296,18 @@ pub(crate) async fn read_body(req: Request, state: &AppState) -> Result<Bytes, A
     })
 }
 
-/// One data row of a CSV file: its row number as a spreadsheet shows it (the header is row 1) and its cells.
+/// One data row of a CSV file: the line of the file where it starts (the header is line 1) and its cells.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CsvRow {
     pub(crate) row: usize,
     pub(crate) cells: Vec<String>,
+}
+
+impl CsvRow {
+    /// Where the row is, for a [`BadRows`] report.
+    pub(crate) fn at(&self) -> At {
+        At::Line(self.row)
+    }
 }
 
 /// A CSV file checked against its expected columns: the data rows, and where each known column is.
@@ -342,12 +315,18 @@ pub(crate) struct CsvRow {
 pub(crate) struct Csv {
     columns: Vec<&'static str>,
     index: Vec<Option<usize>>,
+    /// Cells in the header.
+    width: usize,
     pub(crate) rows: Vec<CsvRow>,
 }
 
 impl Csv {
     /// Parses `text` (RFC 4180: commas, `"` quoting with `""` inside, CRLF or LF). The header names the columns in
     /// any order; `required` must all be there, `optional` may be, nothing else. Blank lines are skipped.
+    ///
+    /// A file whose rows cannot be told apart (a quote never closed, text after a closing quote), a bad header
+    /// (every error in it reported), an empty file or one of more than [`MAX_IMPORT_ROWS`] rows is refused at once;
+    /// a row with the wrong number of cells is the caller's to report, in order, with [`Csv::fits`].
     pub(crate) fn parse(
         text: &str,
         required: &[&'static str],
@@ -362,26 +341,28 @@ impl Csv {
         };
         let columns: Vec<&'static str> = required.iter().chain(optional).copied().collect();
         let mut index = vec![None; columns.len()];
+        let mut header_errors = BadRows::default();
+        let at = header.at();
         for (i, cell) in header.cells.iter().enumerate() {
             let cell = cell.trim();
             let Some(c) = columns.iter().position(|c| c.eq_ignore_ascii_case(cell)) else {
-                return Err(csv_error(
-                    1,
-                    cell,
+                header_errors.add(
+                    at,
+                    Some(cell),
                     format!("unknown column; expected {}", columns.join(",")),
-                ));
+                );
+                continue;
             };
             if index[c].replace(i).is_some() {
-                return Err(csv_error(1, cell, "column given twice"));
+                header_errors.add(at, Some(cell), "column given twice");
             }
         }
-        if let Some(missing) = required
-            .iter()
-            .enumerate()
-            .find(|(c, _)| index[*c].is_none())
-        {
-            return Err(csv_error(1, missing.1, "missing column in the header"));
+        for (c, name) in required.iter().enumerate() {
+            if index[c].is_none() {
+                header_errors.add(at, Some(name), "missing column in the header");
+            }
         }
+        header_errors.into_result()?;
         let rows: Vec<CsvRow> = records.collect();
         if rows.len() > MAX_IMPORT_ROWS {
             return Err(ApiError::bad_field(
@@ -392,27 +373,29 @@ impl Csv {
                 ),
             ));
         }
-        for r in &rows {
-            if r.cells.len() != header.cells.len() {
-                return Err(ApiError::BadRequest {
-                    field: Some("body".into()),
-                    message: format!(
-                        "row {}: {} cells, the header has {}",
-                        r.row,
-                        r.cells.len(),
-                        header.cells.len()
-                    ),
-                });
-            }
-        }
         Ok(Csv {
             columns,
             index,
+            width: header.cells.len(),
             rows,
         })
     }
 
-    /// The (trimmed) cell of `column` in `row`; empty when the optional column is absent.
+    /// Whether `row` has as many cells as the header; reports it in `bad` when not. Call it first for each row:
+    /// [`Csv::cell`] needs a row that fits.
+    pub(crate) fn fits(&self, row: &CsvRow, bad: &mut BadRows) -> bool {
+        let fits = row.cells.len() == self.width;
+        if !fits {
+            bad.add(
+                row.at(),
+                None,
+                format!("{} cells, the header has {}", row.cells.len(), self.width),
+            );
+        }
+        fits
+    }
+
+    /// The (trimmed) cell of `column` in `row` (which [`Csv::fits`]); empty when the optional column is absent.
     pub(crate) fn cell<'a>(&self, row: &'a CsvRow, column: &str) -> &'a str {
         let c = self.columns.iter().position(|c| *c == column);
         c.and_then(|c| self.index[c])
@@ -420,43 +403,24 @@ impl Csv {
     }
 }
 
-/// A 400 for a bad cell: `field` is the column, the message starts `row R, column C:`.
-pub(crate) fn csv_error(row: usize, column: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::BadRequest {
-        field: Some(column.to_string()),
-        message: format!("row {row}, column {column}: {message}"),
-    }
-}
-
-/// Re-labels a value error from the checks above as a CSV cell error.
-pub(crate) fn in_cell(row: usize, column: &str, e: ApiError) -> ApiError {
-    let message = match e {
-        ApiError::BadRequest { message, .. } => message
-            .strip_prefix(&format!("{column}: "))
-            .map(str::to_string)
-            .unwrap_or(message),
-        other => other.to_string(),
-    };
-    csv_error(row, column, message)
-}
-
 /// A CSV boolean: `true`/`false`, `yes`/`no`, `1`/`0` (any case); empty is `default`.
-pub(crate) fn csv_bool(
-    row: usize,
-    column: &str,
-    value: &str,
-    default: bool,
-) -> Result<bool, ApiError> {
+pub(crate) fn csv_bool(column: &str, value: &str, default: bool) -> Result<bool, ApiError> {
     match value.to_ascii_lowercase().as_str() {
         "" => Ok(default),
         "true" | "yes" | "1" => Ok(true),
         "false" | "no" | "0" => Ok(false),
-        _ => Err(csv_error(
-            row,
+        _ => Err(ApiError::bad_field(
             column,
             format!("{value:?} is not true/false, yes/no or 1/0"),
         )),
     }
+}
+
+/// A file-level CSV error at `line`, reported like a bad row so a client finds it in the same place.
+fn csv_error(line: usize, message: &str) -> ApiError {
+    let mut bad = BadRows::default();
+    bad.add(At::Line(line), None, message);
+    ApiError::BadRows(Box::new(bad))
 }
 
 /// Splits CSV text into records with their row numbers (1-based lines of the file where each record starts).
@@ -485,9 +449,7 @@ fn records(text: &str) -> Result<Vec<CsvRow>, ApiError> {
                 quoted_cell = true;
                 loop {
                     match chars.next() {
-                        None => {
-                            return Err(csv_error(start, "body", "a quoted cell is never closed"))
-                        }
+                        None => return Err(csv_error(start, "a quoted cell is never closed")),
                         Some('"') if chars.peek() == Some(&'"') => {
                             chars.next();
                             cell.push('"');
@@ -514,7 +476,7 @@ fn records(text: &str) -> Result<Vec<CsvRow>, ApiError> {
                 start = line;
             }
             c if quoted_cell && !c.is_whitespace() => {
-                return Err(csv_error(line, "body", "text after a closing quote"));
+                return Err(csv_error(line, "text after a closing quote"));
             }
             c => cell.push(c),
         }
@@ -556,6 +518,53 @@ mod tests {
         }
         assert!(records("\"open").is_err());
         assert!(records("\"a\"b,c").is_err());
+    }
+
+    /// `(file, Ok(rows that fit) | Err(every (line, column) of a refused file))` against columns `a,b[,c]`.
+    #[test]
+    fn csv_parse_table() {
+        type Want<'a> = Result<&'a [bool], &'a [(usize, Option<&'a str>)]>;
+        let cases: &[(&str, Want<'_>)] = &[
+            ("a,b\n1,2\n", Ok(&[true])),
+            (
+                "B, A ,c\n1,2,3\n1,2\n\n1,2,3,4\n",
+                Ok(&[true, false, false]),
+            ),
+            ("a\n", Err(&[(1, Some("b"))])),
+            (
+                "a,x,a\n",
+                Err(&[(1, Some("x")), (1, Some("a")), (1, Some("b"))]),
+            ),
+            ("a,b\n\n\"1\n2,3\n", Err(&[(3, None)])),
+            ("a,b\n\"1\"x,2\n", Err(&[(2, None)])),
+        ];
+        for (text, want) in cases {
+            match (Csv::parse(text, &["a", "b"], &["c"]), want) {
+                (Ok(csv), Ok(fits)) => {
+                    let mut bad = BadRows::default();
+                    let got: Vec<bool> = csv.rows.iter().map(|r| csv.fits(r, &mut bad)).collect();
+                    assert_eq!(&got, fits, "{text:?}");
+                    assert_eq!(bad.total, fits.iter().filter(|f| !**f).count());
+                }
+                (Err(ApiError::BadRows(bad)), Err(errors)) => {
+                    let got: Vec<(At, Option<&str>)> = bad
+                        .rows
+                        .iter()
+                        .map(|r| (r.at, r.field.as_deref()))
+                        .collect();
+                    let want: Vec<(At, Option<&str>)> =
+                        errors.iter().map(|(l, f)| (At::Line(*l), *f)).collect();
+                    assert_eq!(got, want, "{text:?}");
+                }
+                (other, _) => panic!("{text:?}: {other:?}"),
+            }
+        }
+        let csv = Csv::parse("B, A\n x ,\"y\"\n", &["a", "b"], &["c"]).unwrap();
+        let row = &csv.rows[0];
+        assert_eq!(
+            (csv.cell(row, "a"), csv.cell(row, "b"), csv.cell(row, "c")),
+            ("y", "x", "")
+        );
     }
 
     #[test]

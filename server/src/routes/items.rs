@@ -1,10 +1,12 @@
-//! Items (admin): list, get, create/update (`active:false` deactivates), and CSV import.
+//! Items (admin): list, get, create/update (`active:false` deactivates), and import.
 //!
 //! GTINs are accepted as GTIN-8, -12, -13 or -14 with a correct check digit and stored as GTIN-14.
 //!
-//! CSV import: header `gtin,description,unit,lot_tracked,expiry_tracked,serial_tracked[,active]` (any order);
-//! every row is checked first and the first bad cell is reported as `row R, column C: ...` (the header is row 1,
-//! as in a spreadsheet); only a fully valid file is written, in one `put_items` transaction.
+//! Import (see [`super::import`]): CSV with the header
+//! `gtin,description,unit,lot_tracked,expiry_tracked,serial_tracked[,active]` (any order), or a JSON array of
+//! `PUT /v1/items/{gtin}` bodies that name their `gtin`. Every row is checked and every bad cell reported (CSV:
+//! by line, the header is line 1, and column); only a fully valid file is written, in one `put_items`
+//! transaction.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -13,10 +15,12 @@ use axum::Json;
 use dockhand_protocol::sync::Item;
 use serde::{Deserialize, Serialize};
 
-use super::input::{self, csv_bool, csv_error, in_cell, Csv, CsvBody, Params};
+use super::import::{element, json_elements, ImportBody, ImportOptions, ImportResult};
+use super::input::{self, Csv, Params};
 use super::{blocking, JsonBody};
 use crate::auth::AdminAuth;
 use crate::error::ApiError;
+use crate::import::{At, BadRows};
 use crate::state::AppState;
 
 /// `PUT /v1/items/{gtin}` body; `gtin`, if given, must be the path's item.
@@ -47,12 +51,6 @@ pub(crate) struct ItemPage {
     items: Vec<Item>,
     /// Pass as `after` for the next page; null on the last.
     next: Option<String>,
-}
-
-/// What an import did.
-#[derive(Debug, Serialize)]
-pub(crate) struct ImportResult {
-    pub(crate) imported: usize,
 }
 
 pub(crate) async fn list(
@@ -132,18 +130,25 @@ pub(crate) async fn put(
 pub(crate) async fn import(
     _admin: AdminAuth,
     State(state): State<AppState>,
-    CsvBody(text): CsvBody,
+    options: ImportOptions,
+    body: ImportBody,
 ) -> Result<Json<ImportResult>, ApiError> {
-    let items = parse_items(&text)?;
-    let imported = items.len();
-    let store = state.store.clone();
-    blocking(move || Ok(store.put_items(&items)?)).await?;
-    tracing::info!(imported, "items imported");
-    Ok(Json(ImportResult { imported }))
+    let items = match body {
+        ImportBody::Csv(text) => parse_items(&text)?,
+        ImportBody::Json(bytes) => items_from_json(&bytes)?,
+    };
+    let n = items.len();
+    if !options.dry_run {
+        let store = state.store.clone();
+        blocking(move || Ok(store.put_items(&items)?)).await?;
+        tracing::info!(imported = n, "items imported");
+    }
+    Ok(Json(ImportResult::new(options, n)))
 }
 
-/// Checks every row of an item CSV (see the module docs).
+/// Checks every row of an item CSV (see the module docs); any error refuses the whole file.
 pub(super) fn parse_items(text: &str) -> Result<Vec<Item>, ApiError> {
+    let mut bad = BadRows::default();
     let csv = Csv::parse(
         text,
         &[
@@ -156,37 +161,132 @@ pub(super) fn parse_items(text: &str) -> Result<Vec<Item>, ApiError> {
         ],
         &["active"],
     )?;
-    let mut items: Vec<Item> = Vec::with_capacity(csv.rows.len());
-    let mut rows_by_gtin = std::collections::HashMap::new();
+    let mut items = Unique::default();
     for r in &csv.rows {
-        let row = r.row;
-        let cell = |c: &str| csv.cell(r, c);
-        let gtin = input::gtin("gtin", cell("gtin")).map_err(|e| in_cell(row, "gtin", e))?;
-        if let Some(first) = rows_by_gtin.insert(gtin.clone(), row) {
-            return Err(csv_error(
-                row,
-                "gtin",
-                format!("{gtin} is already on row {first}"),
-            ));
+        if !csv.fits(r, &mut bad) {
+            continue;
         }
-        let description = cell("description");
-        input::required_text("description", description, 200)
-            .map_err(|e| in_cell(row, "description", e))?;
+        let at = r.at();
+        let cell = |c: &str| csv.cell(r, c);
         let unit = match cell("unit") {
-            "" => "EA".to_string(),
-            u => self::unit("unit", u).map_err(|e| in_cell(row, "unit", e))?,
+            "" => None,
+            u => Some(u),
         };
-        items.push(Item {
-            gtin,
-            description: description.to_string(),
-            unit,
-            lot_tracked: csv_bool(row, "lot_tracked", cell("lot_tracked"), false)?,
-            expiry_tracked: csv_bool(row, "expiry_tracked", cell("expiry_tracked"), false)?,
-            serial_tracked: csv_bool(row, "serial_tracked", cell("serial_tracked"), false)?,
-            active: csv_bool(row, "active", cell("active"), true)?,
-        });
+        let item = check_item(&mut bad, at, cell("gtin"), cell("description"), unit);
+        let flag = |bad: &mut BadRows, column: &str, default: bool| {
+            bad.check(at, column, input::csv_bool(column, cell(column), default))
+        };
+        let lot_tracked = flag(&mut bad, "lot_tracked", false);
+        let expiry_tracked = flag(&mut bad, "expiry_tracked", false);
+        let serial_tracked = flag(&mut bad, "serial_tracked", false);
+        let active = flag(&mut bad, "active", true);
+        if let (Some(mut item), Some(lot), Some(expiry), Some(serial), Some(active)) =
+            (item, lot_tracked, expiry_tracked, serial_tracked, active)
+        {
+            item.lot_tracked = lot;
+            item.expiry_tracked = expiry;
+            item.serial_tracked = serial;
+            item.active = active;
+            items.add(&mut bad, at, item);
+        }
     }
-    Ok(items)
+    bad.into_result()?;
+    Ok(items.into_items())
+}
+
+/// Checks every element of a JSON array of items (`PUT /v1/items/{gtin}` bodies with their `gtin`).
+pub(super) fn items_from_json(bytes: &[u8]) -> Result<Vec<Item>, ApiError> {
+    let mut bad = BadRows::default();
+    let mut items = Unique::default();
+    for (i, value) in json_elements(bytes)?.into_iter().enumerate() {
+        let Some(body) = element::<ItemBody>(&mut bad, i, value) else {
+            continue;
+        };
+        let at = At::Index(i);
+        let Some(gtin) = body.gtin.as_deref() else {
+            bad.add(at, Some("gtin"), "required in an import");
+            continue;
+        };
+        let Some(mut item) =
+            check_item(&mut bad, at, gtin, &body.description, body.unit.as_deref())
+        else {
+            continue;
+        };
+        item.lot_tracked = body.lot_tracked;
+        item.expiry_tracked = body.expiry_tracked;
+        item.serial_tracked = body.serial_tracked;
+        item.active = body.active;
+        items.add(&mut bad, at, item);
+    }
+    bad.into_result()?;
+    Ok(items.into_items())
+}
+
+/// Checks the text fields of an imported item, reporting every bad one; flags at their defaults.
+fn check_item(
+    bad: &mut BadRows,
+    at: At,
+    gtin: &str,
+    description: &str,
+    unit: Option<&str>,
+) -> Option<Item> {
+    let gtin = bad.check(at, "gtin", input::gtin("gtin", gtin));
+    let description = bad
+        .check(
+            at,
+            "description",
+            input::required_text("description", description, 200),
+        )
+        .map(|()| description.to_string());
+    let unit = match unit {
+        None => Some("EA".to_string()),
+        Some(u) => bad.check(at, "unit", self::unit("unit", u)),
+    };
+    Some(Item {
+        gtin: gtin?,
+        description: description?,
+        unit: unit?,
+        lot_tracked: false,
+        expiry_tracked: false,
+        serial_tracked: false,
+        active: true,
+    })
+}
+
+/// The items of a file, each GTIN once: a second row for the same item (perhaps written as EAN-13 once and
+/// GTIN-14 once) is a bad row naming the first, since which of the two should win is anyone's guess.
+#[derive(Default)]
+struct Unique {
+    items: Vec<Item>,
+    first: std::collections::HashMap<String, At>,
+}
+
+impl Unique {
+    fn add(&mut self, bad: &mut BadRows, at: At, item: Item) {
+        match self.first.get(&item.gtin) {
+            Some(first) => bad.add(
+                at,
+                Some("gtin"),
+                format!("{} is already on {}", item.gtin, place(*first)),
+            ),
+            None => {
+                self.first.insert(item.gtin.clone(), at);
+                self.items.push(item);
+            }
+        }
+    }
+
+    fn into_items(self) -> Vec<Item> {
+        self.items
+    }
+}
+
+/// Where an earlier row is, for messages: `row 3` or `[3]`.
+pub(super) fn place(at: At) -> String {
+    match at {
+        At::Line(l) => format!("row {l}"),
+        At::Index(i) => format!("[{i}]"),
+    }
 }
 
 /// A unit of measure: 1 to 16 letters or digits (`EA`, `KG`, `CS12`).
@@ -205,44 +305,128 @@ fn unit(field: &str, value: &str) -> Result<String, ApiError> {
 mod tests {
     use super::*;
 
-    fn error_of(text: &str) -> String {
-        match parse_items(text) {
-            Err(ApiError::BadRequest { message, .. }) => message,
-            other => panic!("{text:?}: {other:?}"),
+    /// `(line or index, field)` of each error a case expects.
+    type Errors<'a> = &'a [(usize, Option<&'a str>)];
+
+    /// The `(line or index, field)` of every error an import reports.
+    fn errors_of(result: Result<Vec<Item>, ApiError>) -> Vec<(At, Option<String>)> {
+        match result {
+            Err(ApiError::BadRows(bad)) => bad.rows.into_iter().map(|r| (r.at, r.field)).collect(),
+            other => panic!("{other:?}"),
         }
     }
 
+    fn cells(errors: &[(usize, Option<&str>)]) -> Vec<(At, Option<String>)> {
+        errors
+            .iter()
+            .map(|(l, f)| (At::Line(*l), f.map(str::to_string)))
+            .collect()
+    }
+
+    /// Rows after the header, and every `(line, column)` reported.
     #[test]
-    fn import_errors_table() {
+    fn csv_errors_table() {
         const HEAD: &str = "gtin,description,unit,lot_tracked,expiry_tracked,serial_tracked\n";
-        let cases: &[(&str, &str)] = &[
+        let cases: &[(&str, Errors<'_>)] = &[
             (
                 "9506000134352,W,EA,1,0,0\n9506000134353,X,EA,0,0,0\n",
-                "row 3, column gtin: ",
+                &[(3, Some("gtin"))],
             ),
-            ("9506000134352,,EA,1,0,0\n", "row 2, column description: "),
-            ("9506000134352,W,E A,1,0,0\n", "row 2, column unit: "),
-            (
-                "9506000134352,W,EA,maybe,0,0\n",
-                "row 2, column lot_tracked: ",
-            ),
+            ("9506000134352,,EA,1,0,0\n", &[(2, Some("description"))]),
+            ("9506000134352,W,E A,1,0,0\n", &[(2, Some("unit"))]),
+            ("9506000134352,W,EA,maybe,0,0\n", &[(2, Some("lot_tracked"))]),
             (
                 "9506000134352,W,EA,1,0,0\n09506000134352,W,EA,1,0,0\n",
-                "row 3, column gtin: ",
+                &[(3, Some("gtin"))],
             ),
-            ("9506000134352,W,EA,1,0\n", "row 2: 5 cells"),
+            ("9506000134352,W,EA,1,0\n", &[(2, None)]),
+            // Every bad cell of every row, blank lines counted, a multi-line cell's row at its first line.
+            (
+                "1,,E A,x,y,z\n\n9506000134352,\"two\nlines\",EA,1,0,0\n9506000134352,W,EA,1,0,0\n5901234123457,\"ok\",EA,1,0\n",
+                &[
+                    (2, Some("gtin")),
+                    (2, Some("description")),
+                    (2, Some("unit")),
+                    (2, Some("lot_tracked")),
+                    (2, Some("expiry_tracked")),
+                    (2, Some("serial_tracked")),
+                    (4, Some("description")),
+                    (7, None),
+                ],
+            ),
+            (
+                "9506000134352,W,EA,1,0,0\n\"5901234123457\",\"G\nH\",EA,0,0,0\n09506000134352,W,EA,1,0,0\n",
+                &[(3, Some("description")), (5, Some("gtin"))],
+            ),
         ];
         for (rows, want) in cases {
-            let got = error_of(&format!("{HEAD}{rows}"));
-            assert!(got.starts_with(want), "{rows:?}: {got}");
+            let got = errors_of(parse_items(&format!("{HEAD}{rows}")));
+            assert_eq!(got, cells(want), "{rows:?}");
         }
-        assert!(error_of("gtin,description\n").contains("column unit"));
-        assert!(error_of("").contains("empty CSV"));
+        let header = errors_of(parse_items("gtin,colour,gtin\n"));
+        assert_eq!(
+            header,
+            cells(&[
+                (1, Some("colour")),
+                (1, Some("gtin")),
+                (1, Some("description")),
+                (1, Some("unit")),
+                (1, Some("lot_tracked")),
+                (1, Some("expiry_tracked")),
+                (1, Some("serial_tracked")),
+            ])
+        );
+        assert_eq!(
+            errors_of(parse_items(&format!("{HEAD}\"open,W\n"))),
+            cells(&[(2, None)])
+        );
+        match parse_items("") {
+            Err(ApiError::BadRequest { message, .. }) => assert!(message.contains("empty CSV")),
+            other => panic!("{other:?}"),
+        }
         let items =
             parse_items(&format!("{HEAD}9506000134352,\"Widget, blue\",,yes,no,0\n")).unwrap();
         assert_eq!(items[0].gtin, "09506000134352");
         assert_eq!(items[0].description, "Widget, blue");
         assert_eq!(items[0].unit, "EA");
         assert!(items[0].lot_tracked && items[0].active);
+    }
+
+    #[test]
+    fn json_errors_table() {
+        let cases: &[(&str, Errors<'_>)] = &[
+            (
+                r#"[{"gtin":"9506000134352","description":"W","unit":"CS","lot_tracked":true}]"#,
+                &[],
+            ),
+            (
+                r#"[{"gtin":"9506000134353","description":"W"},{"description":"W"},{"gtin":"5901234123457","description":"","unit":"E A"},{"gtin":"5901234123457","description":"W","lot_tracked":"yes"}]"#,
+                &[
+                    (0, Some("gtin")),
+                    (1, Some("gtin")),
+                    (2, Some("description")),
+                    (2, Some("unit")),
+                    (3, Some("lot_tracked")),
+                ],
+            ),
+            (
+                r#"[{"gtin":"9506000134352","description":"W"},{"gtin":"09506000134352","description":"W"}]"#,
+                &[(1, Some("gtin"))],
+            ),
+        ];
+        for (body, want) in cases {
+            let want: Vec<(At, Option<String>)> = want
+                .iter()
+                .map(|(i, f)| (At::Index(*i), f.map(str::to_string)))
+                .collect();
+            match items_from_json(body.as_bytes()) {
+                Ok(items) => {
+                    assert!(want.is_empty(), "{body}");
+                    assert_eq!(items[0].gtin, "09506000134352");
+                    assert_eq!((items[0].unit.as_str(), items[0].lot_tracked), ("CS", true));
+                }
+                got => assert_eq!(errors_of(got), want, "{body}"),
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
-//! Locations of a site (admin): list, create/update (`active:false` deactivates), and CSV import
-//! (`code,gln,zone[,active]`, checked entirely before one `put_locations` transaction; errors name row and column
-//! as for items).
+//! Locations of a site (admin): list, create/update (`active:false` deactivates), and import: CSV
+//! `code,gln,zone[,active]` or a JSON array of locations as `GET` lists them (`{"code","gln","zone","active"}`),
+//! every row checked and every error reported as for items (see [`super::import`]) before one `put_locations`
+//! transaction.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -9,11 +10,13 @@ use axum::Json;
 use dockhand_protocol::sync::Location;
 use serde::{Deserialize, Serialize};
 
-use super::input::{self, csv_bool, csv_error, in_cell, Csv, CsvBody, Params};
-use super::items::ImportResult;
+use super::import::{element, json_elements, ImportBody, ImportOptions, ImportResult};
+use super::input::{self, Csv, Params};
+use super::items::place;
 use super::{blocking, JsonBody};
 use crate::auth::AdminAuth;
 use crate::error::ApiError;
+use crate::import::{At, BadRows};
 use crate::state::AppState;
 
 /// `PUT /v1/sites/{site}/locations/{code}` body; `code`, if given, must equal the path's.
@@ -93,17 +96,23 @@ pub(crate) async fn import(
     _admin: AdminAuth,
     State(state): State<AppState>,
     site: Result<Path<String>, PathRejection>,
-    CsvBody(text): CsvBody,
+    options: ImportOptions,
+    body: ImportBody,
 ) -> Result<Json<ImportResult>, ApiError> {
     let Path(site) = site?;
     let site = input::name("site", &site)?;
-    let locations = parse_locations(&text)?;
-    let imported = locations.len();
-    let store = state.store.clone();
-    let at = site.clone();
-    blocking(move || Ok(store.put_locations(&at, &locations)?)).await?;
-    tracing::info!(site = %site, imported, "locations imported");
-    Ok(Json(ImportResult { imported }))
+    let locations = match body {
+        ImportBody::Csv(text) => parse_locations(&text)?,
+        ImportBody::Json(bytes) => locations_from_json(&bytes)?,
+    };
+    let n = locations.len();
+    if !options.dry_run {
+        let store = state.store.clone();
+        let at = site.clone();
+        blocking(move || Ok(store.put_locations(&at, &locations)?)).await?;
+        tracing::info!(site = %site, imported = n, "locations imported");
+    }
+    Ok(Json(ImportResult::new(options, n)))
 }
 
 fn check(l: &Location) -> Result<(), ApiError> {
@@ -121,73 +130,175 @@ pub(crate) fn zone_name(field: &str, value: &str) -> Result<String, ApiError> {
     input::name(field, value)
 }
 
+/// Checks every row of a location CSV; any error refuses the whole file.
 pub(super) fn parse_locations(text: &str) -> Result<Vec<Location>, ApiError> {
+    let mut bad = BadRows::default();
     let csv = Csv::parse(text, &["code", "gln", "zone"], &["active"])?;
-    let mut out: Vec<Location> = Vec::with_capacity(csv.rows.len());
-    let mut rows_by_code = std::collections::HashMap::new();
+    let mut out = Unique::default();
     for r in &csv.rows {
-        let row = r.row;
-        let cell = |c: &str| csv.cell(r, c);
-        let code = input::location("code", cell("code")).map_err(|e| in_cell(row, "code", e))?;
-        if let Some(first) = rows_by_code.insert(code.clone(), row) {
-            return Err(csv_error(
-                row,
-                "code",
-                format!("{code:?} is already on row {first}"),
-            ));
+        if !csv.fits(r, &mut bad) {
+            continue;
         }
-        let gln = match cell("gln") {
+        let at = r.at();
+        let cell = |c: &str| match csv.cell(r, c) {
             "" => None,
-            g => {
-                input::gln("gln", g).map_err(|e| in_cell(row, "gln", e))?;
-                Some(g.to_string())
-            }
+            v => Some(v.to_string()),
         };
-        let zone = match cell("zone") {
-            "" => None,
-            z => Some(zone_name("zone", z).map_err(|e| in_cell(row, "zone", e))?),
-        };
-        out.push(Location {
-            code,
-            gln,
-            zone,
-            active: csv_bool(row, "active", cell("active"), true)?,
-        });
+        let location = check_location(
+            &mut bad,
+            at,
+            Location {
+                code: csv.cell(r, "code").to_string(),
+                gln: cell("gln"),
+                zone: cell("zone"),
+                active: true,
+            },
+        );
+        let active = input::csv_bool("active", csv.cell(r, "active"), true);
+        if let (Some(mut location), Some(active)) = (location, bad.check(at, "active", active)) {
+            location.active = active;
+            out.add(&mut bad, at, location);
+        }
     }
-    Ok(out)
+    bad.into_result()?;
+    Ok(out.locations)
+}
+
+/// Checks every element of a JSON array of locations.
+pub(super) fn locations_from_json(bytes: &[u8]) -> Result<Vec<Location>, ApiError> {
+    let mut bad = BadRows::default();
+    let mut out = Unique::default();
+    for (i, value) in json_elements(bytes)?.into_iter().enumerate() {
+        let at = At::Index(i);
+        let location = element::<Location>(&mut bad, i, value);
+        if let Some(location) = location.and_then(|l| check_location(&mut bad, at, l)) {
+            out.add(&mut bad, at, location);
+        }
+    }
+    bad.into_result()?;
+    Ok(out.locations)
+}
+
+/// The location when every field is fine, each bad one reported.
+fn check_location(bad: &mut BadRows, at: At, l: Location) -> Option<Location> {
+    let code = bad.check(at, "code", input::location("code", &l.code));
+    let gln = l
+        .gln
+        .as_deref()
+        .map_or(Some(()), |g| bad.check(at, "gln", input::gln("gln", g)));
+    let zone = l.zone.as_deref().map_or(Some(()), |z| {
+        bad.check(at, "zone", zone_name("zone", z).map(drop))
+    });
+    (code.is_some() && gln.is_some() && zone.is_some()).then_some(l)
+}
+
+/// The locations of a file, each code once (a second row for it is a bad row naming the first).
+#[derive(Default)]
+struct Unique {
+    locations: Vec<Location>,
+    first: std::collections::HashMap<String, At>,
+}
+
+impl Unique {
+    fn add(&mut self, bad: &mut BadRows, at: At, location: Location) {
+        match self.first.get(&location.code) {
+            Some(first) => bad.add(
+                at,
+                Some("code"),
+                format!("{:?} is already on {}", location.code, place(*first)),
+            ),
+            None => {
+                self.first.insert(location.code.clone(), at);
+                self.locations.push(location);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// `(line or index, field)` of each error a case expects.
+    type Errors<'a> = &'a [(usize, Option<&'a str>)];
+
+    fn lines(errors: &[(usize, Option<&str>)]) -> Vec<(At, Option<String>)> {
+        errors
+            .iter()
+            .map(|(l, f)| (At::Line(*l), f.map(str::to_string)))
+            .collect()
+    }
+
+    /// `(body, locations imported or every (line, column) reported)`.
     #[test]
     fn import_table() {
-        let cases: &[(&str, Result<usize, &str>)] = &[
+        let cases: &[(&str, Result<usize, Errors<'_>>)] = &[
             ("code,gln,zone\nA-01,,Z1\nA-02,0614141000005,\n", Ok(2)),
             ("zone,code,gln,active\nZ1,A-01,,no\n", Ok(1)),
             (
                 "code,gln,zone\nA-01,0614141000000,Z1\n",
-                Err("row 2, column gln: "),
+                Err(&[(2, Some("gln"))]),
             ),
+            ("code,gln,zone\nA-01,,Z1\n,,Z1\n", Err(&[(3, Some("code"))])),
+            ("code,gln,zone\nA-01,,Z 1\n", Err(&[(2, Some("zone"))])),
+            ("code,gln,zone\nA-01,,\nA-01,,\n", Err(&[(3, Some("code"))])),
+            ("code,gln,zone,colour\n", Err(&[(1, Some("colour"))])),
             (
-                "code,gln,zone\nA-01,,Z1\n,,Z1\n",
-                Err("row 3, column code: "),
+                "code,gln,zone,active\n,1,Z 1,maybe\nB,,\n\"C\nD\",,Z1,1\nA-01,,,\n",
+                Err(&[
+                    (2, Some("code")),
+                    (2, Some("gln")),
+                    (2, Some("zone")),
+                    (2, Some("active")),
+                    (3, None),
+                    (4, Some("code")),
+                ]),
             ),
-            ("code,gln,zone\nA-01,,Z 1\n", Err("row 2, column zone: ")),
-            (
-                "code,gln,zone\nA-01,,\nA-01,,\n",
-                Err("row 3, column code: "),
-            ),
-            ("code,gln,zone,colour\n", Err("row 1, column colour: ")),
         ];
         for (text, want) in cases {
             match (parse_locations(text), want) {
                 (Ok(l), Ok(n)) => assert_eq!(l.len(), *n, "{text:?}"),
-                (Err(ApiError::BadRequest { message, .. }), Err(w)) => {
-                    assert!(message.starts_with(w), "{text:?}: {message}")
+                (Err(ApiError::BadRows(bad)), Err(w)) => {
+                    let got: Vec<(At, Option<String>)> =
+                        bad.rows.into_iter().map(|r| (r.at, r.field)).collect();
+                    assert_eq!(got, lines(w), "{text:?}");
                 }
                 (got, _) => panic!("{text:?}: {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn json_table() {
+        let cases: &[(&str, Result<usize, Errors<'_>>)] = &[
+            (
+                r#"[{"code":"A-01","zone":"Z1"},{"code":"A-02","gln":"0614141000005","active":false}]"#,
+                Ok(2),
+            ),
+            (
+                r#"[{"code":"A,1"},{"zone":"Z1"},{"code":"A-01","gln":"0614141000000","zone":"Z 1"},{"code":"B"},{"code":"B"}]"#,
+                Err(&[
+                    (0, Some("code")),
+                    (1, Some("code")),
+                    (2, Some("gln")),
+                    (2, Some("zone")),
+                    (4, Some("code")),
+                ]),
+            ),
+        ];
+        for (body, want) in cases {
+            match (locations_from_json(body.as_bytes()), want) {
+                (Ok(l), Ok(n)) => assert_eq!(l.len(), *n, "{body}"),
+                (Err(ApiError::BadRows(bad)), Err(w)) => {
+                    let got: Vec<(At, Option<String>)> =
+                        bad.rows.into_iter().map(|r| (r.at, r.field)).collect();
+                    let w: Vec<(At, Option<String>)> = w
+                        .iter()
+                        .map(|(i, f)| (At::Index(*i), f.map(str::to_string)))
+                        .collect();
+                    assert_eq!(got, w, "{body}");
+                }
+                (got, _) => panic!("{body}: {got:?}"),
             }
         }
     }

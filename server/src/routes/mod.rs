@@ -4,6 +4,7 @@
 //! its entries, so the OpenAPI document cannot forget a route.
 
 mod accuracy;
+mod asn_import;
 mod asns;
 mod devices;
 pub(crate) mod discrepancies;
@@ -11,6 +12,7 @@ mod epcis;
 #[doc(hidden)]
 pub mod fuzzing;
 mod health;
+mod import;
 pub(crate) mod input;
 mod items;
 mod locations;
@@ -79,8 +81,12 @@ pub(crate) enum Body {
     None,
     /// JSON of this component schema.
     Json(&'static str),
-    /// `text/csv` with this header (optional columns in brackets).
-    Csv(&'static str),
+    /// An import (see [`import`]): `text/csv` with this header (optional columns in brackets), or
+    /// `application/json`, an array of the `json` component schema.
+    Import {
+        csv: &'static str,
+        json: &'static str,
+    },
 }
 
 /// One entry of the route table: how to serve it and how to document it.
@@ -170,10 +176,15 @@ impl Route {
 
 const SITE: (&str, &str, &str) = ("site", "string", "only this site");
 const DOC_STATUS: (&str, &str, &str) = ("status", "string", "open | closed | cancelled");
+const DRY_RUN: (&str, &str, &str) = (
+    "dry_run",
+    "boolean",
+    "true: check every row and answer what would be imported, write nothing",
+);
 
 /// The route table (see the module docs).
 pub(crate) fn table() -> Vec<Route> {
-    use Body::{Csv, Json};
+    use Body::Json;
     vec![
         route("get", "/v1/health", health::health)
             .doc("Liveness, without credentials", (200, "Health"))
@@ -231,9 +242,13 @@ pub(crate) fn table() -> Vec<Route> {
                 ("limit", "integer", "page size, 1..=1000, default 100"),
             ]),
         route("post", "/v1/items/import", items::import)
-            .doc("Create or update items from CSV: all rows or none", (200, "ImportResult"))
+            .doc("Create or update items from CSV or JSON: all rows or none; a 400 lists every bad row", (200, "ImportResult"))
             .errors(&[400, 503])
-            .body(Csv("gtin,description,unit,lot_tracked,expiry_tracked,serial_tracked[,active]")),
+            .query(&[DRY_RUN])
+            .body(Body::Import {
+                csv: "gtin,description,unit,lot_tracked,expiry_tracked,serial_tracked[,active]",
+                json: "ItemImport",
+            }),
         route("get", "/v1/items/{gtin}", items::get).doc("One item", (200, "Item"))
             .errors(&[400, 404, 503]),
         route("put", "/v1/items/{gtin}", items::put)
@@ -250,14 +265,23 @@ pub(crate) fn table() -> Vec<Route> {
             .errors(&[400, 503])
             .body(Json("LocationBody")),
         route("post", "/v1/sites/{site}/locations/import", locations::import)
-            .doc("Create or update locations from CSV: all rows or none", (200, "ImportResult"))
+            .doc("Create or update locations from CSV or JSON: all rows or none; a 400 lists every bad row", (200, "ImportResult"))
             .errors(&[400, 503])
-            .body(Csv("code,gln,zone[,active]")),
+            .query(&[DRY_RUN])
+            .body(Body::Import { csv: "code,gln,zone[,active]", json: "LocationImport" }),
         // Office: documents.
         route("post", "/v1/asns", asns::create)
             .doc("Create an expected receipt", (201, "Asn"))
             .errors(&[400, 409, 503])
             .body(Json("NewAsn")),
+        route("post", "/v1/asns/import", asn_import::import)
+            .doc("Create expected receipts from CSV (one row per line) or JSON: all or none; a 400 lists every bad row", (200, "ImportResult"))
+            .errors(&[400, 503])
+            .query(&[DRY_RUN])
+            .body(Body::Import {
+                csv: "asn_id,site,[supplier],[expected_on],[sscc],gtin,[lot],qty",
+                json: "NewAsn",
+            }),
         route("get", "/v1/asns", asns::list)
             .doc("The ASNs of a site", (200, "Asns"))
             .errors(&[400, 503])

@@ -185,13 +185,18 @@ fn operation(route: &Route) -> Value {
         Body::Json(schema) => {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": reference(schema)}}});
         }
-        Body::Csv(header) => {
+        Body::Import { csv, json } => {
             op["requestBody"] = json!({
                 "required": true,
-                "description": format!("CSV with the header `{header}` (columns in any order; optional ones in \
-                    brackets). Errors name the row (header = row 1) and column; nothing is imported unless every \
-                    row is valid."),
-                "content": {"text/csv": {"schema": {"type": "string"}}},
+                "description": format!("The file to import, chosen by `Content-Type`: `text/csv` with the header \
+                    `{csv}` (columns in any order; optional ones in brackets), or `application/json`, an array of \
+                    `{json}`. Every row is checked; nothing is imported unless every row is valid, and the 400 \
+                    lists each bad one in `rows` (CSV: `line`, the header is line 1, and `column`; JSON: `index` \
+                    and `field`)."),
+                "content": {
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/json": {"schema": array(reference(json))},
+                },
             });
         }
     }
@@ -241,6 +246,9 @@ fn path_param_schema(path: &str, name: &str) -> Value {
 
 /// A query parameter's schema from the table's `(name, type, description)` (see the module docs for the rules).
 fn param_schema(name: &str, ty: &str, doc: &str) -> Value {
+    if ty == "boolean" {
+        return json!({"type": "boolean", "default": false});
+    }
     if ty == "integer" {
         let mut schema = json!({"type": "integer", "minimum": 0});
         if let Some((min, max)) = range_in(doc) {
@@ -307,6 +315,13 @@ fn error_responses() -> Value {
         let mut schema = error_schema();
         schema["properties"]["error"]["properties"]["code"] =
             json!({"type": "string", "enum": codes});
+        if *status != 400 {
+            // Only an import's 400 lists bad rows.
+            let top = schema["properties"].as_object_mut().expect("object");
+            for key in ["rows", "error_count", "truncated"] {
+                top.remove(key);
+            }
+        }
         if *status != 409 {
             // Only a sequence gap carries the expected seq.
             let error = schema["properties"]["error"]["properties"]
@@ -343,6 +358,19 @@ fn error_schema() -> Value {
                 "expected_seq": {"type": "integer", "minimum": 1, "description": "`seq_gap`: the seq the server needs next"},
             })),
             "expected_seq": {"type": "integer", "minimum": 1, "description": "`seq_gap`: the same, where agents of protocol v1 read it"},
+            "rows": array(json!({
+                "type": "object", "required": ["message"],
+                "properties": {
+                    "line": {"type": "integer", "minimum": 1, "description": "CSV: the physical line where the row starts (header = 1)"},
+                    "column": {"type": ["string", "null"], "description": "CSV: the column; null when the row is wrong as a whole"},
+                    "index": {"type": "integer", "minimum": 0, "description": "JSON: the element's index in the array"},
+                    "field": {"type": ["string", "null"], "description": "JSON: the path inside the element, e.g. `lines[0].qty`"},
+                    "message": {"type": "string"},
+                },
+                "oneOf": [{"required": ["line", "column"]}, {"required": ["index", "field"]}],
+            })),
+            "error_count": {"type": "integer", "minimum": 1, "description": "imports: every error found; `rows` lists at most the first 1000"},
+            "truncated": {"type": "boolean", "description": "imports: `rows` is cut at 1000"},
         }),
     )
 }
@@ -581,10 +609,28 @@ fn schemas() -> Value {
             "active": boolean(true),
         })),
         "ItemPage": object(&["items", "next"], json!({"items": array(reference("Item")), "next": nullable("string")})),
-        "ImportResult": object(&["imported"], json!({"imported": count()})),
+        "ImportResult": object(&["dry_run"], json!({
+            "dry_run": {"type": "boolean"},
+            "imported": {"type": "integer", "minimum": 0, "description": "rows (ASN imports: ASNs) written; absent on a dry run"},
+            "would_import": {"type": "integer", "minimum": 0, "description": "dry run: what a real import would write"},
+            "unchanged": {"type": "integer", "minimum": 0, "description": "ASN imports: ids already stored with exactly this content, left alone"},
+        })),
+        "ItemImport": closed(&["gtin", "description"], json!({
+            "gtin": {"type": "string", "pattern": GTIN},
+            "description": text(1, 200),
+            "unit": or_null(json!({"type": "string", "pattern": "^[A-Za-z0-9]{1,16}$", "default": "EA"})),
+            "lot_tracked": boolean(false), "expiry_tracked": boolean(false), "serial_tracked": boolean(false),
+            "active": boolean(true),
+        })),
         "Location": location,
         "LocationBody": closed(&[], json!({
             "code": or_null(location_code.clone()),
+            "gln": or_null(json!({"type": "string", "pattern": "^[0-9]{13}$", "description": "GLN-13 with check digit"})),
+            "zone": or_null(name.clone()),
+            "active": boolean(true),
+        })),
+        "LocationImport": closed(&["code"], json!({
+            "code": location_code.clone(),
             "gln": or_null(json!({"type": "string", "pattern": "^[0-9]{13}$", "description": "GLN-13 with check digit"})),
             "zone": or_null(name.clone()),
             "active": boolean(true),

@@ -635,6 +635,13 @@ pub trait Store: Send + Sync {
         })
     }
 
+    /// Creates new open ASNs, all in one transaction (an import stores all of its ASNs or none). An id already
+    /// stored with exactly this content (an import sent again) is left alone and not counted; an id stored with
+    /// other content, or an ASN that is not open, refuses the whole batch ([`StoreError::Refused`]). Decided
+    /// inside the transaction, so two imports racing for one id cannot both create it. Answers how many were
+    /// created.
+    fn create_asns(&self, asns: &[Asn]) -> Result<usize, StoreError>;
+
     /// Stores a device's refused-scan counters (`POST /v1/sync/scan-stats`): per `(site, hour, device, operator,
     /// reason)` the largest count ever sent is kept, so resent and late reports change nothing they should not
     /// (the counts are running totals, see [`ScanStat`]). Durable before it returns. Callers validate the rows.

@@ -1142,6 +1142,64 @@ impl Store for PgStore {
                 .collect())
         })
     }
+
+    fn create_asns(&self, asns: &[Asn]) -> Result<usize, StoreError> {
+        let ids: Vec<&str> = asns.iter().map(|a| a.id.as_str()).collect();
+        self.in_tx(true, |tx| {
+            // The feed lock serialises every document write, so no other transaction can create one of these ids
+            // between the read below and the insert.
+            lock_feed(tx)?;
+            let rows = tx.query(
+                "SELECT id, body::text FROM asns WHERE id = ANY($1)",
+                &[&ids],
+            )?;
+            let mut known: HashMap<String, Asn> = HashMap::with_capacity(rows.len());
+            for r in &rows {
+                known.insert(r.get(0), decode("asns", r.get(1))?);
+            }
+            let mut new: Vec<&Asn> = Vec::with_capacity(asns.len());
+            for asn in asns {
+                match known.get(&asn.id) {
+                    Some(old) if old == asn => continue,
+                    Some(_) => {
+                        return Err(StoreError::Refused(format!(
+                            "ASN {} already exists with different content",
+                            asn.id
+                        ))
+                        .into())
+                    }
+                    None if asn.status != DocStatus::Open => {
+                        return Err(StoreError::Refused(format!(
+                            "ASN {} must be written with status open; close or cancel it through its status",
+                            asn.id
+                        ))
+                        .into())
+                    }
+                    None => {
+                        known.insert(asn.id.clone(), asn.clone());
+                        new.push(asn);
+                    }
+                }
+            }
+            if new.is_empty() {
+                return Ok(0);
+            }
+            let ids: Vec<&str> = new.iter().map(|a| a.id.as_str()).collect();
+            let sites: Vec<Option<&str>> = new.iter().map(|a| Some(a.site.as_str())).collect();
+            let bodies = new.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+            let changes = new
+                .iter()
+                .map(|a| encode(&Change::Asn((*a).clone())))
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.execute(
+                "INSERT INTO asns (id, site, status, body)
+                 SELECT i, s, 'open', b::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, s, b)",
+                &[&ids, &sites, &bodies],
+            )?;
+            append_changes(tx, "asn", &ids, &sites, &changes)?;
+            Ok(new.len())
+        })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

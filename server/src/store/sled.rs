@@ -1972,6 +1972,39 @@ impl Store for SledStore {
         // Keys sort by hour, device, then operator (none, encoded empty, first) and reason: already in order.
         Ok(out)
     }
+
+    fn create_asns(&self, asns: &[Asn]) -> Result<usize, StoreError> {
+        for asn in asns {
+            check_text("ASN id", &asn.id)?;
+            check_text("site", &asn.site)?;
+        }
+        self.write(|tx, w| {
+            let mut created = 0;
+            for asn in asns {
+                // A transaction reads its own writes, so an id twice in one batch is judged like a stored one.
+                match tx.json::<Asn>(T::Asns, asn.id.as_bytes())? {
+                    Some(old) if old == *asn => continue,
+                    Some(_) => {
+                        return Err(abort(StoreError::Refused(format!(
+                            "ASN {} already exists with different content",
+                            asn.id
+                        ))))
+                    }
+                    None => {}
+                }
+                check_doc_put(Doc::Asn, &asn.id, &asn.site, asn.status, None)?;
+                tx.put_json(T::Asns, asn.id.as_bytes(), asn)?;
+                w.change(
+                    tx,
+                    &Doc::Asn.entity(&asn.id),
+                    Some(&asn.site),
+                    &Change::Asn(asn.clone()),
+                )?;
+                created += 1;
+            }
+            Ok(created)
+        })
+    }
 }
 
 /// A range of `stock` keys.

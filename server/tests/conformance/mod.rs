@@ -78,6 +78,7 @@ pub const CASES: &[(&str, Case)] = &[
         "scan_stats_keep_the_largest_total",
         scan_stats_keep_the_largest_total,
     ),
+    ("create_asns_all_or_none", create_asns_all_or_none),
 ];
 
 /// Runs every case, each on a store from `make`; panics naming every case that failed.
@@ -119,7 +120,7 @@ macro_rules! conformance_tests {
             unknown_reference_and_cancelled_pick unknown_item_and_location comment_and_resolve
             refused_document_updates asn_progress pick_list_progress movements_per_hour
             discrepancies_after stock_expiry stock_pages push_reports_the_mark_it_met
-            scan_stats_keep_the_largest_total);
+            scan_stats_keep_the_largest_total create_asns_all_or_none);
     };
 }
 pub(crate) use conformance_tests;
@@ -2502,4 +2503,83 @@ pub fn scan_stats_keep_the_largest_total(store: &dyn Store) {
     assert_eq!(got(h7, h7), vec![], "an empty range");
     assert_eq!(got(h8, h6), vec![], "a reversed range");
     assert_eq!(store.scan_stats("WH3", h6, h8).unwrap(), vec![]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ASN imports
+
+/// `create_asns` stores a batch in one transaction: new ASNs are created and fed to devices in batch order, an
+/// identical stored one is left alone, and one conflict (other content, a closed ASN, a status other than open,
+/// an id twice with different content) refuses the whole batch with nothing of it stored.
+pub fn create_asns_all_or_none(store: &dyn Store) {
+    let a1 = asn("IMP-1", SITE, vec![line(G1, Some("L1"), 5)], vec![]);
+    let a2 = asn(
+        "IMP-2",
+        SITE,
+        vec![],
+        vec![AsnPallet {
+            sscc: SSCC.into(),
+            lines: vec![line(G2, None, 4), line(G1, None, 1)],
+        }],
+    );
+    let a3 = asn("IMP-3", OTHER_SITE, vec![line(G3, None, 9)], vec![]);
+    assert_eq!(store.create_asns(&[]).unwrap(), 0);
+    assert_eq!(store.create_asns(&[a1.clone(), a2.clone()]).unwrap(), 2);
+    assert_eq!(store.asn("IMP-1").unwrap(), Some(a1.clone()));
+    assert_eq!(store.asn("IMP-2").unwrap(), Some(a2.clone()));
+    let (cursor, feed) = pull_all(store, SITE, 0);
+    assert_eq!(feed, vec![Change::Asn(a1.clone()), Change::Asn(a2.clone())]);
+
+    // Sent again with one more: only the new one is created, and only it is fed again.
+    assert_eq!(
+        store
+            .create_asns(&[a1.clone(), a2.clone(), a3.clone()])
+            .unwrap(),
+        1
+    );
+    assert_eq!(pull_all(store, SITE, cursor).1, vec![]);
+    assert_eq!(
+        pull_all(store, OTHER_SITE, 0).1,
+        vec![Change::Asn(a3.clone())]
+    );
+
+    let before: Vec<Vec<Asn>> = [SITE, OTHER_SITE]
+        .iter()
+        .map(|s| store.asns(s, None).unwrap())
+        .collect();
+    let new = asn("IMP-4", SITE, vec![line(G1, None, 1)], vec![]);
+    let changed = Asn {
+        supplier: Some("Other".into()),
+        ..a2.clone()
+    };
+    store.set_asn_status("IMP-3", DocStatus::Closed).unwrap();
+    let closed_again = a3.clone();
+    let not_open = Asn {
+        status: DocStatus::Cancelled,
+        ..asn("IMP-5", SITE, vec![line(G1, None, 1)], vec![])
+    };
+    let twice = Asn {
+        supplier: Some("Twice".into()),
+        ..new.clone()
+    };
+    let refused: [(&str, Vec<Asn>); 4] = [
+        ("other content", vec![new.clone(), changed]),
+        ("a closed ASN", vec![new.clone(), closed_again]),
+        ("not open", vec![new.clone(), not_open]),
+        ("an id twice", vec![new.clone(), twice]),
+    ];
+    for (what, batch) in refused {
+        match store.create_asns(&batch) {
+            Err(StoreError::Refused(message)) => assert!(!message.is_empty(), "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+        assert_eq!(store.asn("IMP-4").unwrap(), None, "{what}: half a batch");
+    }
+    let mut after: Vec<Vec<Asn>> = [SITE, OTHER_SITE]
+        .iter()
+        .map(|s| store.asns(s, None).unwrap())
+        .collect();
+    after[1][0].status = DocStatus::Open;
+    assert_eq!(after, before, "nothing of a refused batch is stored");
+    assert_eq!(pull_all(store, SITE, cursor).1, vec![]);
 }
