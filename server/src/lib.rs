@@ -32,6 +32,7 @@ mod routes;
 pub mod state;
 pub mod store;
 pub mod web;
+pub mod webhooks;
 // The PostgreSQL store sits in store/ beside sled; it is declared here, not in store/mod.rs, only until the owner
 // of store/mod.rs adds `pub mod postgres;` there.
 #[path = "store/postgres.rs"]
@@ -169,6 +170,13 @@ pub async fn run(
             source,
         })?;
         tracing::info!(%addr, data = %data_dir.display(), "dockhand-server listening");
+
+        // Webhook deliveries: a task of their own, ended by the same shutdown as the listener.
+        tokio::spawn(webhooks::dispatcher::run(
+            state.store.clone(),
+            config.webhooks(),
+            state.closing.subscribe(),
+        ));
 
         let handle = axum_server::Handle::new();
         let grace = config.shutdown_timeout();

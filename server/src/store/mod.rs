@@ -634,6 +634,11 @@ pub trait Store: Send + Sync {
             high_water_before,
         })
     }
+
+    /// The webhook storage of this backend ([`crate::webhooks`]); `None` where webhooks are not available.
+    fn webhooks(&self) -> Option<&dyn crate::webhooks::WebhookStore> {
+        None
+    }
 }
 
 /// What [`Store::push_reporting_mark`] answers.
