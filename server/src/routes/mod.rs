@@ -356,17 +356,17 @@ pub(crate) fn table() -> Vec<Route> {
         // Office: webhooks to the ERP (README, Webhooks).
         route("post", "/v1/webhooks", webhooks::create)
             .doc("Register an endpoint for event kinds; the signing secret is shown once", (201, "WebhookCreated"))
-            .errors(&[400, 409, 503])
+            .errors(&[400, 503])
             .body(Json("NewWebhook")),
         route("get", "/v1/webhooks", webhooks::list)
             .doc("Registered endpoints with pending and failed deliveries, last success and last error", (200, "Webhooks"))
-            .errors(&[400, 409, 503]),
+            .errors(&[400, 503]),
         route("delete", "/v1/webhooks/{id}", webhooks::delete)
             .doc("Delete an endpoint and its deliveries", (200, "WebhookDeleted"))
-            .errors(&[400, 404, 409, 503]),
+            .errors(&[400, 404, 503]),
         route("get", "/v1/webhooks/{id}/deliveries", webhooks::deliveries)
             .doc("An endpoint's deliveries, newest first", (200, "WebhookDeliveries"))
-            .errors(&[400, 404, 409, 503])
+            .errors(&[400, 404, 503])
             .query(&[
                 ("status", "string", "pending | delivered | failed"),
                 ("limit", "integer", "at most this many, 1..=1000, default 100"),

@@ -278,13 +278,33 @@ impl WebhookStore for SledStore {
         })
     }
 
+    fn settled(&self) -> Result<Option<Cursors>, StoreError> {
+        // A push commits under the writer lock in server_seq order, and so does every writer of discrepancies
+        // and the outbox: whatever is numbered is visible.
+        self.heads().map(Some)
+    }
+
+    fn try_lead(&self) -> Result<bool, StoreError> {
+        Ok(true) // one process owns the database (sled's file lock)
+    }
+
     fn enqueue(
         &self,
+        from: Cursors,
         to: Cursors,
         deliveries: &[NewDelivery],
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.hook_tx(|(d, due, meta)| {
+            let current = match meta.get(CURSORS)? {
+                Some(v) => Some(decode_cursors(&v).map_err(abort)?),
+                None => None,
+            };
+            if current.is_some_and(|c| c != from) {
+                return Err(abort(StoreError::Refused(
+                    "webhook cursors moved meanwhile".into(),
+                )));
+            }
             let mut id = match meta.get(DELIVERY_ID)? {
                 Some(v) => super::decode_u64(T::Meta, &v).map_err(abort)?,
                 None => 0,

@@ -33,6 +33,8 @@ pub const PER_ENDPOINT: usize = 4;
 const DUE_BATCH: usize = 64;
 /// Pages of each log expanded per tick at most, so a backlog is worked off in bounded steps.
 const PAGES_PER_TICK: usize = 20;
+/// How long a node that does not hold the dispatch lock waits before trying again.
+const FOLLOWER_WAIT: Duration = Duration::from_secs(2);
 /// The longest error text kept with a delivery.
 const MAX_ERROR: usize = 300;
 
@@ -87,6 +89,7 @@ pub async fn run(store: Arc<dyn Store>, config: DispatchConfig, mut shutdown: wa
     let mut tick = tokio::time::interval(config.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing_since: Option<OffsetDateTime> = None;
+    let mut was_leading = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -94,6 +97,23 @@ pub async fn run(store: Arc<dyn Store>, config: DispatchConfig, mut shutdown: wa
         }
         if *shutdown.borrow() {
             break;
+        }
+        // One dispatching node at a time (PostgreSQL); the others look again every few seconds.
+        let s = state.clone();
+        let leading = matches!(
+            tokio::task::spawn_blocking(move || s.hooks().try_lead()).await,
+            Ok(Ok(true))
+        );
+        if leading != was_leading {
+            tracing::info!(leading, "webhooks: this node {} dispatching", if leading { "is now" } else { "is not" });
+            was_leading = leading;
+        }
+        if !leading {
+            tokio::select! {
+                _ = tokio::time::sleep(FOLLOWER_WAIT) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
         }
         let s = state.clone();
         match tokio::task::spawn_blocking(move || s.expand()).await {
@@ -155,22 +175,29 @@ impl Shared {
         let Some(mut cursors) = hooks.cursors()? else {
             return Ok(()); // no endpoint was ever registered
         };
+        let Some(settled) = hooks.settled()? else {
+            return Ok(()); // a writer is still in flight; next tick
+        };
         let endpoints = hooks.endpoints()?;
         if endpoints.is_empty() {
-            // Nobody listens: skip to the heads rather than read what no one will receive.
-            let heads = hooks.heads()?;
-            if heads != cursors {
-                hooks.enqueue(heads, &[], OffsetDateTime::now_utc())?;
+            // Nobody listens: skip to the settled heads rather than read what no one will receive.
+            let to = Cursors {
+                movements: settled.movements.max(cursors.movements),
+                discrepancies: settled.discrepancies.max(cursors.discrepancies),
+                outbox: settled.outbox.max(cursors.outbox),
+            };
+            if to != cursors {
+                hooks.enqueue(cursors, to, &[], OffsetDateTime::now_utc())?;
             }
             return Ok(());
         }
         for _ in 0..PAGES_PER_TICK {
             let now = OffsetDateTime::now_utc();
-            let (next, deliveries, full) = self.page(cursors, &endpoints)?;
+            let (next, deliveries, full) = self.page(cursors, settled, &endpoints)?;
             if next == cursors {
                 break;
             }
-            hooks.enqueue(next, &deliveries, now)?;
+            hooks.enqueue(cursors, next, &deliveries, now)?;
             cursors = next;
             if !full {
                 break;
@@ -183,15 +210,17 @@ impl Shared {
     fn page(
         &self,
         c: Cursors,
+        settled: Cursors,
         endpoints: &[Endpoint],
     ) -> Result<(Cursors, Vec<NewDelivery>, bool), StoreError> {
         let mut next = c;
         let mut out = Vec::new();
         let mut full = false;
 
-        let page = self
+        let mut page = self
             .store
             .movements(&MovementFilter::default(), c.movements, PAGE)?;
+        page.movements.retain(|m| m.server_seq <= settled.movements);
         if let (Some(first), Some(last)) = (page.movements.first(), page.movements.last()) {
             let key = format!("movements:{}-{}", first.server_seq, last.server_seq);
             next.movements = last.server_seq;
@@ -211,7 +240,8 @@ impl Shared {
             fan_out(&mut out, endpoints, EventKind::MovementApplied, &key, &events)?;
         }
 
-        let opened = self.store.discrepancies_after(c.discrepancies, PAGE)?;
+        let mut opened = self.store.discrepancies_after(c.discrepancies, PAGE)?;
+        opened.retain(|d| d.id <= settled.discrepancies);
         if let (Some(first), Some(last)) = (opened.first(), opened.last()) {
             let key = format!("discrepancies:{}-{}", first.id, last.id);
             next.discrepancies = last.id;
@@ -230,7 +260,8 @@ impl Shared {
             fan_out(&mut out, endpoints, EventKind::DiscrepancyOpened, &key, &events)?;
         }
 
-        let outbox = self.hooks().outbox_after(c.outbox, PAGE)?;
+        let mut outbox = self.hooks().outbox_after(c.outbox, PAGE)?;
+        outbox.retain(|(seq, _)| *seq <= settled.outbox);
         full |= outbox.len() == PAGE;
         for (seq, event) in outbox {
             next.outbox = seq;

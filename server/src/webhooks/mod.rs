@@ -278,9 +278,19 @@ pub trait WebhookStore: Send + Sync {
     fn cursors(&self) -> Result<Option<Cursors>, StoreError>;
     /// The newest position of each log (what a first registration starts the cursors at).
     fn heads(&self) -> Result<Cursors, StoreError>;
-    /// Queues `deliveries` (due now) and moves the cursors to `to`, in one durable transaction.
+    /// Positions at or below which every event that will ever exist is already visible: the dispatcher never
+    /// moves a cursor past them, so an event that commits late (PostgreSQL numbers pushes before they commit)
+    /// is never skipped. `None` when that cannot be established right now (try again later).
+    fn settled(&self) -> Result<Option<Cursors>, StoreError>;
+    /// Whether this node may dispatch: true on a single-node store; on PostgreSQL, whether this node holds the
+    /// dispatch lock (taken if free), so one node of many dispatches at a time.
+    fn try_lead(&self) -> Result<bool, StoreError>;
+    /// Queues `deliveries` (due now) and moves the cursors from `from` to `to`, in one durable transaction;
+    /// refused ([`StoreError::Refused`]) without any change when the cursors are no longer at `from` (another
+    /// node moved them), so an event is never queued twice.
     fn enqueue(
         &self,
+        from: Cursors,
         to: Cursors,
         deliveries: &[NewDelivery],
         now: OffsetDateTime,
