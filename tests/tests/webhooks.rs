@@ -5,7 +5,10 @@
 //! recomputes itself, and every delivery id must be seen at least once.
 //!
 //! - `receiver`: the loopback HTTP receiver with its three modes.
-//! - `survives_failures_timeouts_and_a_kill` (sled) is the scenario above.
+//! - `sled_survives_failures_timeouts_and_a_kill`: the scenario above on one sled node.
+//! - `postgres_two_nodes_survive_failures_timeouts_and_a_kill`: the same with two nodes on one PostgreSQL (a
+//!   throw-away cluster); pushes go to both, one node is the one killed, and every event is still queued exactly
+//!   once (one dispatcher at a time) and delivered.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -150,6 +153,9 @@ mod receiver {
 
 use receiver::{Mode, Receiver};
 
+#[path = "../../server/tests/pg/mod.rs"]
+mod pg;
+
 /// HMAC-SHA256 computed here, independently of the server's code: `v1=hex(HMAC(secret, ts "." body))`.
 fn expected_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
@@ -234,15 +240,46 @@ fn webhook(office: &Office) -> Result<Value> {
     Ok(list["webhooks"][0].clone())
 }
 
+/// Which store the servers run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// One node on sled.
+    Sled,
+    /// Two nodes on one PostgreSQL database; one of them is the one killed.
+    Postgres,
+}
+
 #[test]
-fn survives_failures_timeouts_and_a_kill() -> Result<()> {
+fn sled_survives_failures_timeouts_and_a_kill() -> Result<()> {
+    scenario(Backend::Sled)
+}
+
+#[test]
+fn postgres_two_nodes_survive_failures_timeouts_and_a_kill() -> Result<()> {
+    scenario(Backend::Postgres)
+}
+
+fn scenario(backend: Backend) -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("server");
     std::fs::create_dir_all(&data)?;
-    let config = tmp.path().join("server.toml");
-    std::fs::write(&config, "webhook_timeout_ms = 1000\n")?;
+    let config = data.join("server.toml");
+    let db = (backend == Backend::Postgres).then(pg::database);
+    let mut toml = String::from("webhook_timeout_ms = 1000\n");
+    if let Some(db) = &db {
+        toml.push_str(&format!(
+            "store = \"postgres\"\npostgres_url = \"{}\"\npostgres_max_connections = 4\n",
+            db.cluster.tcp_url(&db.name)
+        ));
+    }
+    std::fs::write(&config, toml)?;
     let port = free_port();
     let mut server = ServerProc::start_with_config(&data, port, Some(&config))?;
+    // The second node (PostgreSQL only) shares the data directory's TLS material and admin token.
+    let other = match backend {
+        Backend::Postgres => Some(ServerProc::start_with_config(&data, free_port(), Some(&config))?),
+        Backend::Sled => None,
+    };
     let token = enroll(&data, "hh-01", "WH1")?;
     let office = Office::new(&server)?;
     let receiver = Receiver::start()?;
@@ -263,7 +300,7 @@ fn survives_failures_timeouts_and_a_kill() -> Result<()> {
     // short, and one resolution.
     receiver.set(Mode::Fail);
     push(&server, &token, "hh-01", 1..=70)?;
-    push(&server, &token, "hh-01", 71..=150)?;
+    push(other.as_ref().unwrap_or(&server), &token, "hh-01", 71..=150)?;
     office.post(
         "/v1/asns",
         Some(json!({"id": "ASN-9", "site": "WH1", "lines": [{"gtin": GTINS[0], "lot": "LOT-A", "qty": 5}]})),
@@ -323,9 +360,21 @@ fn survives_failures_timeouts_and_a_kill() -> Result<()> {
         let key = d["key"].as_str().context("key")?;
         assert!(keys.contains(key), "delivery {key} never reached the receiver");
     }
+    // Each event was queued exactly once (one dispatcher at a time, compare-and-set cursors), even across the
+    // kill and, with PostgreSQL, two nodes.
+    let mut queued: HashMap<String, usize> = HashMap::new();
+    for d in all {
+        let body: Value = serde_json::from_str(d["body"].as_str().context("body")?)?;
+        for e in body["events"].as_array().context("events")? {
+            *queued.entry(e["id"].as_str().context("id")?.to_string()).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = queued.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "queued more than once: {twice:?}");
+    assert_eq!(queued.len(), want.len(), "queued exactly the expected events");
     let failed_then_ok = all.iter().filter(|d| d["attempts"].as_u64() > Some(1)).count();
     eprintln!(
-        "webhooks e2e: {} events in {} deliveries ({} needed retries); receiver saw {} requests answered 500, {} left hanging, {} answered 204",
+        "webhooks e2e ({backend:?}): {} events in {} deliveries ({} needed retries); receiver saw {} requests answered 500, {} left hanging, {} answered 204",
         want.len(),
         all.len(),
         failed_then_ok,
@@ -335,5 +384,8 @@ fn survives_failures_timeouts_and_a_kill() -> Result<()> {
     );
     assert!(failed_then_ok > 0, "some deliveries needed retries");
     server.kill();
+    if let Some(mut other) = other {
+        other.kill();
+    }
     Ok(())
 }
