@@ -584,7 +584,12 @@ fn seed_webhook(store: &dyn Store) {
         body: r#"{"events":[]}"#.into(),
     };
     hooks
-        .enqueue(from, from, &[new("receipt:A:closed"), new("receipt:B:closed")], now)
+        .enqueue(
+            from,
+            from,
+            &[new("receipt:A:closed"), new("receipt:B:closed")],
+            now,
+        )
         .unwrap();
     hooks.record_attempt(1, &Attempt::Delivered, now).unwrap();
 }

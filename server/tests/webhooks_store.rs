@@ -63,10 +63,18 @@ fn conformance(store: &dyn Store) {
     hooks
         .put_endpoint(&endpoint("wh_b", &[EventKind::ReceiptClosed]))
         .unwrap();
-    let start = hooks.cursors().unwrap().expect("cursors after a registration");
+    let start = hooks
+        .cursors()
+        .unwrap()
+        .expect("cursors after a registration");
     assert_eq!(start, hooks.heads().unwrap());
     assert_eq!(
-        hooks.endpoints().unwrap().iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        hooks
+            .endpoints()
+            .unwrap()
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
         ["wh_a", "wh_b"]
     );
 
@@ -79,7 +87,11 @@ fn conformance(store: &dyn Store) {
         .enqueue(
             start,
             next,
-            &[delivery("wh_a", "k1"), delivery("wh_a", "k2"), delivery("wh_b", "k3")],
+            &[
+                delivery("wh_a", "k1"),
+                delivery("wh_a", "k2"),
+                delivery("wh_b", "k3"),
+            ],
             at(0),
         )
         .unwrap();
@@ -88,11 +100,18 @@ fn conformance(store: &dyn Store) {
         Err(StoreError::Refused(_)) => {}
         other => panic!("a stale enqueue must be refused, got {other:?}"),
     }
-    assert_eq!(hooks.deliveries("wh_a", None, 10).unwrap().len(), 2, "nothing of the refused enqueue");
+    assert_eq!(
+        hooks.deliveries("wh_a", None, 10).unwrap().len(),
+        2,
+        "nothing of the refused enqueue"
+    );
 
     // Due, oldest first; attempts move them on.
     let due = hooks.due(at(0), 10).unwrap();
-    assert_eq!(due.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(), ["k1", "k2", "k3"]);
+    assert_eq!(
+        due.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(),
+        ["k1", "k2", "k3"]
+    );
     let (k1, k2, k3) = (due[0].id, due[1].id, due[2].id);
     let table: &[(u64, Attempt)] = &[
         (k1, Attempt::Delivered),
@@ -103,40 +122,76 @@ fn conformance(store: &dyn Store) {
                 next: at(30),
             },
         ),
-        (k3, Attempt::GiveUp { error: "timed out after 10 s".into() }),
+        (
+            k3,
+            Attempt::GiveUp {
+                error: "timed out after 10 s".into(),
+            },
+        ),
     ];
     for (id, attempt) in table {
         hooks.record_attempt(*id, attempt, at(1)).unwrap();
     }
-    assert!(hooks.due(at(1), 10).unwrap().is_empty(), "k2 waits, k1 and k3 are done");
+    assert!(
+        hooks.due(at(1), 10).unwrap().is_empty(),
+        "k2 waits, k1 and k3 are done"
+    );
     assert_eq!(hooks.next_due().unwrap(), Some(at(30)));
     assert_eq!(
-        hooks.due(at(30), 10).unwrap().iter().map(|d| d.id).collect::<Vec<_>>(),
+        hooks
+            .due(at(30), 10)
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
         [k2]
     );
-    let stats: std::collections::HashMap<_, _> = hooks.endpoint_stats().unwrap().into_iter().collect();
+    let stats: std::collections::HashMap<_, _> =
+        hooks.endpoint_stats().unwrap().into_iter().collect();
     let (a, b) = (&stats["wh_a"], &stats["wh_b"]);
     assert_eq!((a.pending, a.failed, a.delivered), (1, 0, 1));
     assert_eq!(a.last_success_at, Some(at(1)));
     assert_eq!((b.pending, b.failed, b.delivered), (0, 1, 0));
     assert_eq!(b.last_error.as_deref(), Some("timed out after 10 s"));
-    let failed = hooks.deliveries("wh_b", Some(DeliveryStatus::Failed), 10).unwrap();
+    let failed = hooks
+        .deliveries("wh_b", Some(DeliveryStatus::Failed), 10)
+        .unwrap();
     assert_eq!(failed.len(), 1);
-    assert_eq!((failed[0].attempts, failed[0].status), (1, DeliveryStatus::Failed));
+    assert_eq!(
+        (failed[0].attempts, failed[0].status),
+        (1, DeliveryStatus::Failed)
+    );
 
     // Retry: a failed one is due again with its attempts reset; a delivered one is refused; another
     // endpoint's id is unknown.
     let retried = hooks.retry("wh_b", k3, at(2)).unwrap().expect("k3");
-    assert_eq!((retried.status, retried.attempts), (DeliveryStatus::Pending, 0));
-    assert!(matches!(hooks.retry("wh_a", k1, at(2)), Err(StoreError::Refused(_))));
+    assert_eq!(
+        (retried.status, retried.attempts),
+        (DeliveryStatus::Pending, 0)
+    );
+    assert!(matches!(
+        hooks.retry("wh_a", k1, at(2)),
+        Err(StoreError::Refused(_))
+    ));
     assert_eq!(hooks.retry("wh_a", k3, at(2)).unwrap(), None);
-    assert_eq!(hooks.due(at(2), 10).unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), [k3]);
+    assert_eq!(
+        hooks
+            .due(at(2), 10)
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        [k3]
+    );
 
     // Office events: the outbox gets one entry per change, in the change's transaction.
     let outbox_before = hooks.cursors().unwrap().unwrap().outbox;
     store.put_asn(&asn("ASN-1")).unwrap();
     store.set_asn_status("ASN-1", DocStatus::Closed).unwrap();
-    assert!(store.set_asn_status("ASN-1", DocStatus::Closed).is_err(), "closing twice");
+    assert!(
+        store.set_asn_status("ASN-1", DocStatus::Closed).is_err(),
+        "closing twice"
+    );
     let events = hooks.outbox_after(outbox_before, 10).unwrap();
     assert_eq!(events.len(), 1, "one close, one event: {events:?}");
     assert_eq!(events[0].1.id, "receipt:ASN-1:closed");
@@ -178,7 +233,15 @@ fn conformance(store: &dyn Store) {
     assert!(hooks.delete_endpoint("wh_b").unwrap());
     assert!(!hooks.delete_endpoint("wh_b").unwrap());
     assert!(hooks.deliveries("wh_b", None, 10).unwrap().is_empty());
-    assert_eq!(hooks.due(at(60), 10).unwrap().iter().map(|d| d.id).collect::<Vec<_>>(), [k2]);
+    assert_eq!(
+        hooks
+            .due(at(60), 10)
+            .unwrap()
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        [k2]
+    );
     assert!(!hooks
         .endpoint_stats()
         .unwrap()
@@ -226,18 +289,31 @@ fn postgres_late_commit_is_not_settled() {
     });
     let drawn = drawn_rx.recv().unwrap();
     let started = std::time::Instant::now();
-    assert_eq!(hooks.settled().unwrap(), None, "number {drawn} is not settled while its writer runs");
-    assert!(started.elapsed() >= Duration::from_secs(1), "it waited for the writer");
+    assert_eq!(
+        hooks.settled().unwrap(),
+        None,
+        "number {drawn} is not settled while its writer runs"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "it waited for the writer"
+    );
 
     // Committed while settled() waits: the horizon then covers the number.
     let committer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
         go_tx.send(()).unwrap();
     });
-    let settled = hooks.settled().unwrap().expect("settled once the writer committed");
+    let settled = hooks
+        .settled()
+        .unwrap()
+        .expect("settled once the writer committed");
     committer.join().unwrap();
     writer.join().unwrap();
-    assert!(settled.discrepancies >= drawn as u64, "{settled:?} covers {drawn}");
+    assert!(
+        settled.discrepancies >= drawn as u64,
+        "{settled:?} covers {drawn}"
+    );
     assert!(settled.discrepancies > before.discrepancies);
 }
 
@@ -259,5 +335,8 @@ fn postgres_one_leader() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(took, "the other store takes the lock once the first is gone");
+    assert!(
+        took,
+        "the other store takes the lock once the first is gone"
+    );
 }

@@ -57,15 +57,37 @@ async fn webhooks_page_lists_endpoints_and_failing_deliveries_escaped() {
         body: "{}".into(),
     };
     hooks
-        .enqueue(from, from, &[new("movements:1-3"), new("movements:4-6"), new("movements:7-9")], now)
+        .enqueue(
+            from,
+            from,
+            &[
+                new("movements:1-3"),
+                new("movements:4-6"),
+                new("movements:7-9"),
+            ],
+            now,
+        )
         .unwrap();
     hooks.record_attempt(1, &Attempt::Delivered, now).unwrap();
     let error = format!("HTTP 500 {EVIL}");
     hooks
-        .record_attempt(2, &Attempt::Retry { error: error.clone(), next: now }, now)
+        .record_attempt(
+            2,
+            &Attempt::Retry {
+                error: error.clone(),
+                next: now,
+            },
+            now,
+        )
         .unwrap();
     hooks
-        .record_attempt(3, &Attempt::GiveUp { error: "timed out after 10 s".into() }, now)
+        .record_attempt(
+            3,
+            &Attempt::GiveUp {
+                error: "timed out after 10 s".into(),
+            },
+            now,
+        )
         .unwrap();
 
     let state = AppState::new(store.clone(), devices, AdminToken::from_secret(ADMIN));
@@ -99,7 +121,12 @@ async fn webhooks_page_lists_endpoints_and_failing_deliveries_escaped() {
         ("/webhooks", None, StatusCode::SEE_OTHER),
     ];
     for (uri, cookie, want) in cases {
-        assert_eq!(get(&app, uri, *cookie).await.0, *want, "{uri} cookie {}", cookie.is_some());
+        assert_eq!(
+            get(&app, uri, *cookie).await.0,
+            *want,
+            "{uri} cookie {}",
+            cookie.is_some()
+        );
     }
 
     // Without endpoints the page says so.

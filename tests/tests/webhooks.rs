@@ -159,8 +159,8 @@ mod pg;
 /// HMAC-SHA256 computed here, independently of the server's code: `v1=hex(HMAC(secret, ts "." body))`.
 fn expected_signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes any key");
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -171,7 +171,12 @@ fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn push(server: &ServerProc, token: &str, device: &str, seqs: std::ops::RangeInclusive<u64>) -> Result<()> {
+fn push(
+    server: &ServerProc,
+    token: &str,
+    device: &str,
+    seqs: std::ops::RangeInclusive<u64>,
+) -> Result<()> {
     let movements: Vec<_> = seqs.map(|s| bench_receipt(device, s)).collect();
     let resp = server
         .client()?
@@ -211,19 +216,32 @@ fn expected_events(office: &Office, closed: &[&str]) -> Result<BTreeSet<String>>
 
 /// The event ids carried by requests answered 2xx whose signature verifies; fails on any bad signature.
 fn delivered(receiver: &Receiver, secret: &str) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
-    let requests = receiver.requests.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let requests = receiver
+        .requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let mut events = BTreeSet::new();
     let mut keys = BTreeSet::new();
     for r in &requests {
-        let ts = r.headers.get("dockhand-webhook-timestamp").context("timestamp header")?;
-        let sig = r.headers.get("dockhand-webhook-signature").context("signature header")?;
+        let ts = r
+            .headers
+            .get("dockhand-webhook-timestamp")
+            .context("timestamp header")?;
+        let sig = r
+            .headers
+            .get("dockhand-webhook-signature")
+            .context("signature header")?;
         let key = r.headers.get("dockhand-webhook-id").context("id header")?;
         if *sig != expected_signature(secret, ts, &r.body) {
             bail!("signature of delivery {key} does not verify");
         }
         let body: Value = serde_json::from_slice(&r.body)?;
         if body["delivery"].as_str() != Some(key.as_str()) {
-            bail!("body names delivery {} but the header {key}", body["delivery"]);
+            bail!(
+                "body names delivery {} but the header {key}",
+                body["delivery"]
+            );
         }
         if r.mode == Mode::Ok {
             keys.insert(key.clone());
@@ -277,7 +295,11 @@ fn scenario(backend: Backend) -> Result<()> {
     let mut server = ServerProc::start_with_config(&data, port, Some(&config))?;
     // The second node (PostgreSQL only) shares the data directory's TLS material and admin token.
     let other = match backend {
-        Backend::Postgres => Some(ServerProc::start_with_config(&data, free_port(), Some(&config))?),
+        Backend::Postgres => Some(ServerProc::start_with_config(
+            &data,
+            free_port(),
+            Some(&config),
+        )?),
         Backend::Sled => None,
     };
     let token = enroll(&data, "hh-01", "WH1")?;
@@ -294,7 +316,10 @@ fn scenario(backend: Backend) -> Result<()> {
     )?;
     let secret = created["secret"].as_str().context("secret")?.to_string();
     assert_eq!(secret.len(), 64);
-    assert!(webhook(&office)?.get("secret").is_none(), "the list never shows the secret");
+    assert!(
+        webhook(&office)?.get("secret").is_none(),
+        "the list never shows the secret"
+    );
 
     // Phase 1: the receiver fails with 500. Movements (150 in two pushes, so more than one page), an ASN closed
     // short, and one resolution.
@@ -312,11 +337,15 @@ fn scenario(backend: Backend) -> Result<()> {
         &format!("/v1/discrepancies/{first}/resolve"),
         Some(json!({"type": "accepted", "reason": "known, test"})),
     )?;
-    wait_until(Duration::from_secs(60), || Ok(receiver.count(Mode::Fail) >= 6))?;
+    wait_until(Duration::from_secs(60), || {
+        Ok(receiver.count(Mode::Fail) >= 6)
+    })?;
     let hook = webhook(&office)?;
     assert!(hook["pending"].as_u64() > Some(0), "{hook}");
     assert!(
-        hook["last_error"].as_str().is_some_and(|e| e.contains("500")),
+        hook["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("500")),
         "the last error names the status: {hook}"
     );
 
@@ -331,7 +360,9 @@ fn scenario(backend: Backend) -> Result<()> {
             .as_str()
             .is_some_and(|e| e.contains("timed out")))
     })?;
-    wait_until(Duration::from_secs(30), || Ok(receiver.hanging.load(Ordering::SeqCst) > 0))?;
+    wait_until(Duration::from_secs(30), || {
+        Ok(receiver.hanging.load(Ordering::SeqCst) > 0)
+    })?;
     server.kill();
     server = ServerProc::start_with_config(&data, port, Some(&config))?;
     let office = Office::new(&server)?;
@@ -350,7 +381,9 @@ fn scenario(backend: Backend) -> Result<()> {
     assert!(missing.is_empty(), "never delivered: {missing:?}");
 
     // Every delivery the server queued was acknowledged, and its id was seen by the receiver.
-    wait_until(Duration::from_secs(30), || Ok(webhook(&office)?["pending"] == 0))?;
+    wait_until(Duration::from_secs(30), || {
+        Ok(webhook(&office)?["pending"] == 0)
+    })?;
     let id = webhook(&office)?["id"].as_str().context("id")?.to_string();
     let all = office.get(&format!("/v1/webhooks/{id}/deliveries?limit=1000"))?;
     let all = all["deliveries"].as_array().context("deliveries")?;
@@ -358,7 +391,10 @@ fn scenario(backend: Backend) -> Result<()> {
     for d in all {
         assert_eq!(d["status"], "delivered", "{d}");
         let key = d["key"].as_str().context("key")?;
-        assert!(keys.contains(key), "delivery {key} never reached the receiver");
+        assert!(
+            keys.contains(key),
+            "delivery {key} never reached the receiver"
+        );
     }
     // Each event was queued exactly once (one dispatcher at a time, compare-and-set cursors), even across the
     // kill and, with PostgreSQL, two nodes.
@@ -366,13 +402,22 @@ fn scenario(backend: Backend) -> Result<()> {
     for d in all {
         let body: Value = serde_json::from_str(d["body"].as_str().context("body")?)?;
         for e in body["events"].as_array().context("events")? {
-            *queued.entry(e["id"].as_str().context("id")?.to_string()).or_default() += 1;
+            *queued
+                .entry(e["id"].as_str().context("id")?.to_string())
+                .or_default() += 1;
         }
     }
     let twice: Vec<_> = queued.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "queued more than once: {twice:?}");
-    assert_eq!(queued.len(), want.len(), "queued exactly the expected events");
-    let failed_then_ok = all.iter().filter(|d| d["attempts"].as_u64() > Some(1)).count();
+    assert_eq!(
+        queued.len(),
+        want.len(),
+        "queued exactly the expected events"
+    );
+    let failed_then_ok = all
+        .iter()
+        .filter(|d| d["attempts"].as_u64() > Some(1))
+        .count();
     eprintln!(
         "webhooks e2e ({backend:?}): {} events in {} deliveries ({} needed retries); receiver saw {} requests answered 500, {} left hanging, {} answered 204",
         want.len(),

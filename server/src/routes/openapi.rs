@@ -422,7 +422,20 @@ fn schemas() -> Value {
     let location_code = json!({"type": "string", "pattern": LOCATION});
     let webhook_kind = json!({"type": "string", "enum": crate::webhooks::EventKind::ALL.map(crate::webhooks::EventKind::as_str)});
     let webhook_delivery = object(
-        &["id", "endpoint", "key", "kind", "events", "body", "status", "attempts", "created_at", "next_attempt_at", "delivered_at", "last_error"],
+        &[
+            "id",
+            "endpoint",
+            "key",
+            "kind",
+            "events",
+            "body",
+            "status",
+            "attempts",
+            "created_at",
+            "next_attempt_at",
+            "delivered_at",
+            "last_error",
+        ],
         json!({
             "id": {"type": "integer", "minimum": 1}, "endpoint": string(),
             "key": {"type": "string", "description": "sent as Dockhand-Webhook-Id"},

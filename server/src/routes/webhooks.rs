@@ -83,7 +83,10 @@ fn hooks(store: &dyn Store) -> Result<&dyn WebhookStore, ApiError> {
 fn endpoint(body: NewWebhook, now: OffsetDateTime) -> Result<Endpoint, ApiError> {
     check_url(&body.url).map_err(|e| ApiError::bad_field("url", e))?;
     if body.events.is_empty() {
-        return Err(ApiError::bad_field("events", "name at least one event kind"));
+        return Err(ApiError::bad_field(
+            "events",
+            "name at least one event kind",
+        ));
     }
     let mut events = Vec::new();
     for (i, name) in body.events.iter().enumerate() {
@@ -119,7 +122,12 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewWebhook>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
-    let e = endpoint(body, OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| OffsetDateTime::now_utc()))?;
+    let e = endpoint(
+        body,
+        OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap_or_else(|_| OffsetDateTime::now_utc()),
+    )?;
     let store = state.store.clone();
     let stored = e.clone();
     blocking(move || Ok(hooks(store.as_ref())?.put_endpoint(&stored)?)).await?;
@@ -271,10 +279,18 @@ mod tests {
         let now = OffsetDateTime::UNIX_EPOCH;
         let cases: &[(&str, &[&str], Option<&str>)] = &[
             ("https://erp/x", &["movement.applied"], None),
-            ("http://127.0.0.1:9/x", &["receipt.closed", "receipt.closed"], None),
+            (
+                "http://127.0.0.1:9/x",
+                &["receipt.closed", "receipt.closed"],
+                None,
+            ),
             ("ftp://erp/x", &["movement.applied"], Some("url")),
             ("https://erp/x", &[], Some("events")),
-            ("https://erp/x", &["movement.applied", "stock.changed"], Some("events[1]")),
+            (
+                "https://erp/x",
+                &["movement.applied", "stock.changed"],
+                Some("events[1]"),
+            ),
         ];
         for (url, events, field) in cases {
             match (endpoint(body(url, events), now), field) {

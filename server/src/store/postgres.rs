@@ -682,7 +682,8 @@ impl Store for PgStore {
             if status == DocStatus::Closed {
                 let event = OfficeEvent::ReceiptClosed {
                     id: id.to_string(),
-                    asn: serde_json::to_value(&asn).map_err(|e| StoreError::Postgres(format!("encoding an event: {e}")))?,
+                    asn: serde_json::to_value(&asn)
+                        .map_err(|e| StoreError::Postgres(format!("encoding an event: {e}")))?,
                 };
                 webhooks::outbox(tx, &event.into_event(OffsetDateTime::now_utc()))?;
             }
@@ -850,7 +851,8 @@ impl Store for PgStore {
             save_discrepancy(tx, &d)?;
             let event = OfficeEvent::DiscrepancyResolved {
                 id: to_u64(id),
-                discrepancy: serde_json::to_value(&d).map_err(|e| StoreError::Postgres(format!("encoding an event: {e}")))?,
+                discrepancy: serde_json::to_value(&d)
+                    .map_err(|e| StoreError::Postgres(format!("encoding an event: {e}")))?,
             };
             webhooks::outbox(tx, &event.into_event(OffsetDateTime::now_utc()))?;
             Ok(Some(d))

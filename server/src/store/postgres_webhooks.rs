@@ -105,10 +105,7 @@ fn save(tx: &mut postgres::Transaction<'_>, d: &Delivery) -> Result<(), Fail> {
     Ok(())
 }
 
-fn lock_delivery(
-    tx: &mut postgres::Transaction<'_>,
-    id: u64,
-) -> Result<Option<Delivery>, Fail> {
+fn lock_delivery(tx: &mut postgres::Transaction<'_>, id: u64) -> Result<Option<Delivery>, Fail> {
     let row = tx.query_opt(
         "SELECT body FROM webhook_deliveries WHERE id = $1 FOR UPDATE",
         &[&to_i64(id)],
@@ -173,7 +170,7 @@ impl WebhookStore for PgStore {
     }
 
     fn heads(&self) -> Result<Cursors, StoreError> {
-        self.with_conn(true, |c| last_values(c))
+        self.with_conn(true, last_values)
     }
 
     fn settled(&self) -> Result<Option<Cursors>, StoreError> {

@@ -24,7 +24,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::{Transactional, Tree};
 use time::OffsetDateTime;
 
-use super::{abort, from_json, to_json, SledStore, Tx, TxResult, T, META_DISCREPANCY_ID};
+use super::{abort, from_json, to_json, SledStore, Tx, TxResult, META_DISCREPANCY_ID, T};
 use crate::store::StoreError;
 use crate::webhooks::{
     Attempt, Cursors, Delivery, DeliveryStatus, Endpoint, EndpointStats, Event, NewDelivery,
@@ -59,8 +59,7 @@ impl Trees {
 pub(super) fn outbox(tx: &Tx<'_>, event: &Event) -> TxResult<u64> {
     let seq = tx.u64(T::Meta, META_OUTBOX_SEQ)? + 1;
     tx.put_json(T::Outbox, &seq.to_be_bytes(), event)?;
-    tx.t(T::Meta)
-        .insert(META_OUTBOX_SEQ, &seq.to_be_bytes())?;
+    tx.t(T::Meta).insert(META_OUTBOX_SEQ, &seq.to_be_bytes())?;
     Ok(seq)
 }
 
@@ -198,8 +197,7 @@ impl SledStore {
     /// One transaction over the deliveries, due and meta trees.
     fn hook_tx<R>(&self, f: impl Fn(HookTx<'_>) -> TxResult<R>) -> Result<R, StoreError> {
         let h = &self.hooks;
-        let r = (&h.deliveries, &h.due, &h.meta)
-            .transaction(|(d, due, meta)| f((d, due, meta)));
+        let r = (&h.deliveries, &h.due, &h.meta).transaction(|(d, due, meta)| f((d, due, meta)));
         match r {
             Ok(r) => Ok(r),
             Err(TransactionError::Abort(e)) => Err(e),
@@ -343,10 +341,11 @@ impl WebhookStore for SledStore {
                 break;
             }
             let (key, _) = entry?;
-            let id = u64::from_be_bytes(key[8..16].try_into().map_err(|_| StoreError::Corrupt {
-                tree: "webhook_due",
-                message: "key shorter than 16 bytes".into(),
-            })?);
+            let id =
+                u64::from_be_bytes(key[8..16].try_into().map_err(|_| StoreError::Corrupt {
+                    tree: "webhook_due",
+                    message: "key shorter than 16 bytes".into(),
+                })?);
             if let Some(v) = self.hooks.deliveries.get(id.to_be_bytes())? {
                 out.push(json("webhook_deliveries", &v)?);
             }
@@ -372,7 +371,8 @@ impl WebhookStore for SledStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         self.hook_tx(|(d, due, meta)| {
-            let Some(mut delivery) = tx_json::<Delivery>(d, "webhook_deliveries", &id.to_be_bytes())?
+            let Some(mut delivery) =
+                tx_json::<Delivery>(d, "webhook_deliveries", &id.to_be_bytes())?
             else {
                 return Ok(());
             };
@@ -456,7 +456,8 @@ impl WebhookStore for SledStore {
         now: OffsetDateTime,
     ) -> Result<Option<Delivery>, StoreError> {
         let r = self.hook_tx(|(d, due, meta)| {
-            let Some(mut delivery) = tx_json::<Delivery>(d, "webhook_deliveries", &id.to_be_bytes())?
+            let Some(mut delivery) =
+                tx_json::<Delivery>(d, "webhook_deliveries", &id.to_be_bytes())?
             else {
                 return Ok(None);
             };

@@ -43,7 +43,7 @@ pub(super) async fn page(session: Session, State(state): State<AppState>, q: Fie
                 }
             }
         }
-        failing.sort_by(|a, b| b.id.cmp(&a.id));
+        failing.sort_by_key(|d| std::cmp::Reverse(d.id));
         Ok((endpoints, failing))
     })
     .await?;

@@ -61,7 +61,11 @@ impl Default for DispatchConfig {
 
 /// Runs the dispatcher until `shutdown` turns true. Requests in flight then are abandoned: their deliveries are
 /// still pending in the store and are posted again after the restart (at-least-once).
-pub async fn run(store: Arc<dyn Store>, config: DispatchConfig, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    store: Arc<dyn Store>,
+    config: DispatchConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
     if store.webhooks().is_none() {
         tracing::info!("webhooks are not available with this store; dispatcher not started");
         return;
@@ -105,7 +109,11 @@ pub async fn run(store: Arc<dyn Store>, config: DispatchConfig, mut shutdown: wa
             Ok(Ok(true))
         );
         if leading != was_leading {
-            tracing::info!(leading, "webhooks: this node {} dispatching", if leading { "is now" } else { "is not" });
+            tracing::info!(
+                leading,
+                "webhooks: this node {} dispatching",
+                if leading { "is now" } else { "is not" }
+            );
             was_leading = leading;
         }
         if !leading {
@@ -237,7 +245,13 @@ impl Shared {
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            fan_out(&mut out, endpoints, EventKind::MovementApplied, &key, &events)?;
+            fan_out(
+                &mut out,
+                endpoints,
+                EventKind::MovementApplied,
+                &key,
+                &events,
+            )?;
         }
 
         let mut opened = self.store.discrepancies_after(c.discrepancies, PAGE)?;
@@ -257,7 +271,13 @@ impl Shared {
                     })
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            fan_out(&mut out, endpoints, EventKind::DiscrepancyOpened, &key, &events)?;
+            fan_out(
+                &mut out,
+                endpoints,
+                EventKind::DiscrepancyOpened,
+                &key,
+                &events,
+            )?;
         }
 
         let mut outbox = self.hooks().outbox_after(c.outbox, PAGE)?;

@@ -415,8 +415,14 @@ mod tests {
             ("http://[::1]:80/", Ok(())),
             ("ftp://erp/", Err(UrlError::Scheme("ftp://erp/".into()))),
             ("https://", Err(UrlError::Scheme("https://".into()))),
-            ("https:///path", Err(UrlError::Scheme("https:///path".into()))),
-            ("erp.example.com", Err(UrlError::Scheme("erp.example.com".into()))),
+            (
+                "https:///path",
+                Err(UrlError::Scheme("https:///path".into())),
+            ),
+            (
+                "erp.example.com",
+                Err(UrlError::Scheme("erp.example.com".into())),
+            ),
             ("https://a b/", Err(UrlError::Scheme("https://a b/".into()))),
             ("https://u:p@erp/", Err(UrlError::Credentials)),
         ];

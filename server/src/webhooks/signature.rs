@@ -83,17 +83,54 @@ mod tests {
     #[test]
     fn verify_table() {
         let good = sign("k", 1000, b"body");
-        let cases: &[(&str, i64, &[u8], &str, i64, Result<(), VerifyError>)] = &[
+        /// (secret, timestamp, body, header, now, expected)
+        type Case<'a> = (
+            &'a str,
+            i64,
+            &'a [u8],
+            &'a str,
+            i64,
+            Result<(), VerifyError>,
+        );
+        let cases: &[Case<'_>] = &[
             ("k", 1000, b"body", &good, 1000, Ok(())),
             ("k", 1000, b"body", &good, 1300, Ok(())),
             ("k", 1000, b"body", &good, 1301, Err(VerifyError::Stale)),
             ("k", 1000, b"body", &good, 699, Err(VerifyError::Stale)),
-            ("other", 1000, b"body", &good, 1000, Err(VerifyError::Mismatch)),
+            (
+                "other",
+                1000,
+                b"body",
+                &good,
+                1000,
+                Err(VerifyError::Mismatch),
+            ),
             ("k", 1000, b"bodY", &good, 1000, Err(VerifyError::Mismatch)),
             ("k", 1001, b"body", &good, 1000, Err(VerifyError::Mismatch)),
-            ("k", 1000, b"body", "v2=00", 1000, Err(VerifyError::Malformed)),
-            ("k", 1000, b"body", "v1=zz", 1000, Err(VerifyError::Malformed)),
-            ("k", 1000, b"body", &good[..20], 1000, Err(VerifyError::Malformed)),
+            (
+                "k",
+                1000,
+                b"body",
+                "v2=00",
+                1000,
+                Err(VerifyError::Malformed),
+            ),
+            (
+                "k",
+                1000,
+                b"body",
+                "v1=zz",
+                1000,
+                Err(VerifyError::Malformed),
+            ),
+            (
+                "k",
+                1000,
+                b"body",
+                &good[..20],
+                1000,
+                Err(VerifyError::Malformed),
+            ),
         ];
         for (secret, ts, body, header, now, want) in cases {
             assert_eq!(

@@ -206,14 +206,17 @@ fn ingest(case: Case) -> Result<(f64, u64)> {
         let store = SledStore::open(&data.join("sled"), 64 << 20)?;
         master_data(&store)?;
         if let Some(url) = &url {
-            store.webhooks().context("sled has webhooks")?.put_endpoint(&Endpoint {
-                id: "wh_bench".into(),
-                url: url.clone(),
-                events: EventKind::ALL.to_vec(),
-                description: "down".into(),
-                secret: "b".repeat(64),
-                created_at: time::OffsetDateTime::now_utc(),
-            })?;
+            store
+                .webhooks()
+                .context("sled has webhooks")?
+                .put_endpoint(&Endpoint {
+                    id: "wh_bench".into(),
+                    url: url.clone(),
+                    events: EventKind::ALL.to_vec(),
+                    description: "down".into(),
+                    secret: "b".repeat(64),
+                    created_at: time::OffsetDateTime::now_utc(),
+                })?;
         }
     }
     let mut server = Server::start(&data)?;
@@ -221,7 +224,8 @@ fn ingest(case: Case) -> Result<(f64, u64)> {
     let mut states = Vec::new();
     for d in 0..DEVICES {
         let id = format!("hh-{d:02}");
-        let token = dockhand_server::enroll_device(&data, None, &id, &format!("WH{}", d % SITES), false)?;
+        let token =
+            dockhand_server::enroll_device(&data, None, &id, &format!("WH{}", d % SITES), false)?;
         let client = client_for(&data)?;
         client.get(format!("{}/v1/health", server.url)).send()?;
         let per_device = TOTAL / DEVICES;
@@ -263,14 +267,18 @@ fn ingest(case: Case) -> Result<(f64, u64)> {
     barrier.wait();
     let start = Instant::now();
     for t in threads {
-        t.join().map_err(|_| anyhow::anyhow!("a device panicked"))??;
+        t.join()
+            .map_err(|_| anyhow::anyhow!("a device panicked"))??;
     }
     let elapsed = start.elapsed();
     server.finish()?;
     let queued = if url.is_some() {
         let store = SledStore::open(&data.join("sled"), 8 << 20)?;
         let stats = store.webhooks().context("webhooks")?.endpoint_stats()?;
-        stats.iter().map(|(_, s)| s.pending + s.failed + s.delivered).sum()
+        stats
+            .iter()
+            .map(|(_, s)| s.pending + s.failed + s.delivered)
+            .sum()
     } else {
         0
     };
@@ -289,7 +297,10 @@ fn main() -> Result<()> {
             let (r, q) = ingest(Case::ALL[i])?;
             rate[i] = r;
             queued[i] = q;
-            eprintln!("run {run}: {}: {r:.0} movements/s, {q} deliveries queued", Case::ALL[i].name());
+            eprintln!(
+                "run {run}: {}: {r:.0} movements/s, {q} deliveries queued",
+                Case::ALL[i].name()
+            );
         }
         rates.push(rate);
     }
@@ -305,7 +316,11 @@ fn main() -> Result<()> {
             case.name(),
             median(&mine),
             100.0 * median(&ratios),
-            if *case == Case::None { "–".to_string() } else { queued[i].to_string() }
+            if *case == Case::None {
+                "–".to_string()
+            } else {
+                queued[i].to_string()
+            }
         );
     }
     Ok(())
