@@ -428,9 +428,16 @@ fn scenario(backend: Backend) -> Result<()> {
         receiver.count(Mode::Ok)
     );
     assert!(failed_then_ok > 0, "some deliveries needed retries");
-    server.kill();
+    // A graceful stop ends the dispatcher and lets go of the store cleanly (with PostgreSQL, its connections must
+    // close off the async workers): exit status 0.
+    let status = server.terminate()?;
+    assert!(status.success(), "graceful shutdown: {status}");
     if let Some(mut other) = other {
-        other.kill();
+        let status = other.terminate()?;
+        assert!(
+            status.success(),
+            "graceful shutdown of the other node: {status}"
+        );
     }
     Ok(())
 }

@@ -94,6 +94,7 @@ pub async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing_since: Option<OffsetDateTime> = None;
     let mut was_leading = false;
+    let mut requests = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -150,12 +151,18 @@ pub async fn run(
         };
         for (delivery, endpoint, permit) in due {
             let s = state.clone();
-            tokio::spawn(async move {
+            requests.spawn(async move {
                 s.deliver(delivery, endpoint).await;
                 drop(permit);
             });
         }
+        // Reap finished requests so the set stays the size of what is in flight.
+        while requests.try_join_next().is_some() {}
     }
+    // Requests in flight are abandoned (still pending in the store, posted again after the restart). The store
+    // goes last, off the async workers: the PostgreSQL client must not be dropped on one (see `crate::run`).
+    requests.shutdown().await;
+    let _ = tokio::task::spawn_blocking(move || drop(state)).await;
     tracing::info!("webhooks: dispatcher stopped");
 }
 
