@@ -440,7 +440,7 @@ fn schemas() -> Value {
             "id": {"type": "integer", "minimum": 1}, "endpoint": string(),
             "key": {"type": "string", "description": "sent as Dockhand-Webhook-Id"},
             "kind": webhook_kind.clone(), "events": count(),
-            "body": {"type": "string", "description": "the JSON body as signed and sent"},
+            "body": {"type": "string", "description": "the JSON body as signed and sent; empty once delivered"},
             "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
             "attempts": count(), "created_at": time(),
             "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},

@@ -322,6 +322,8 @@ impl WebhookStore for PgStore {
                     d.status = DeliveryStatus::Delivered;
                     d.next_attempt_at = None;
                     d.delivered_at = Some(now);
+                    // A hundred movements weigh tens of kilobytes; the receiver has them now.
+                    d.body.clear();
                     tx.execute(
                         "UPDATE webhook_endpoints SET last_success_at = $2, last_error = NULL WHERE id = $1",
                         &[&d.endpoint, &now],

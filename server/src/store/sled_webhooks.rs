@@ -388,6 +388,8 @@ impl WebhookStore for SledStore {
                     delivery.status = DeliveryStatus::Delivered;
                     delivery.next_attempt_at = None;
                     delivery.delivered_at = Some(now);
+                    // A hundred movements weigh tens of kilobytes; the receiver has them now.
+                    delivery.body.clear();
                     update_stats(meta, &delivery.endpoint, |s| {
                         s.pending = s.pending.saturating_sub(1);
                         s.delivered += 1;

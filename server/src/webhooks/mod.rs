@@ -192,7 +192,8 @@ pub struct Delivery {
     pub kind: EventKind,
     /// How many events it carries.
     pub events: usize,
-    /// The request body (JSON text), exactly as signed and sent.
+    /// The request body (JSON text), exactly as signed and sent; emptied once delivered (the receiver has it,
+    /// and a page of movements weighs tens of kilobytes).
     pub body: String,
     /// Where it stands.
     pub status: DeliveryStatus,
