@@ -18,6 +18,11 @@
 //! and cursors move together in one transaction, so after a crash both are back where they were and the
 //! dispatcher queues the same events again (at-least-once, same event ids). Office writes (register, delete,
 //! retry) are synced like every office write.
+//!
+//! Costs: `due` is a range read of `webhook_due`; counts are kept per endpoint in `webhook_meta`, updated in the
+//! transactions that change them. Listing an endpoint's deliveries walks `webhook_deliveries` newest first until
+//! it has `limit` matches, and deleting an endpoint walks it whole: fine while delivered deliveries are few
+//! (their bodies are emptied on delivery, but the records stay; pruning old ones is not done yet).
 
 use serde::Serialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
