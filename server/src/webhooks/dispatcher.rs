@@ -126,7 +126,11 @@ pub async fn run(
         }
         let s = state.clone();
         match tokio::task::spawn_blocking(move || s.expand()).await {
-            Ok(Ok(())) => failing_since = None,
+            Ok(Ok(())) => {
+                if let Some(since) = failing_since.take() {
+                    tracing::info!(%since, "webhooks: queueing deliveries again");
+                }
+            }
             Ok(Err(e)) => {
                 // Logged once per outage, not on every tick.
                 if failing_since.is_none() {
