@@ -42,6 +42,10 @@ pub struct ServerConfig {
     /// A device not heard from (push or pull) for this long counts as offline on the dashboard and in
     /// `/metrics`.
     pub device_offline_after_secs: u64,
+    /// How long one webhook request may take before it counts as failed, in milliseconds.
+    pub webhook_timeout_ms: u64,
+    /// Attempts before a webhook delivery is given up (shown as failed, retryable by hand).
+    pub webhook_max_attempts: u32,
 }
 
 /// The storage backend a server runs on.
@@ -65,6 +69,8 @@ impl Default for ServerConfig {
             postgres_url: None,
             postgres_max_connections: crate::postgres_store::DEFAULT_MAX_CONNECTIONS,
             device_offline_after_secs: 120,
+            webhook_timeout_ms: 10_000,
+            webhook_max_attempts: 25,
         }
     }
 }
@@ -90,6 +96,12 @@ impl ServerConfig {
         if config.store == StoreKind::Postgres && config.postgres_url.is_none() {
             return Err(Error::Config(format!(
                 "{}: store = \"postgres\" needs postgres_url",
+                path.display()
+            )));
+        }
+        if config.webhook_timeout_ms == 0 || config.webhook_max_attempts == 0 {
+            return Err(Error::Config(format!(
+                "{}: webhook_timeout_ms and webhook_max_attempts must be positive",
                 path.display()
             )));
         }
@@ -127,6 +139,15 @@ impl ServerConfig {
     /// How long a silent device stays online.
     pub fn device_offline_after(&self) -> Duration {
         Duration::from_secs(self.device_offline_after_secs)
+    }
+
+    /// The webhook dispatcher's settings.
+    pub fn webhooks(&self) -> crate::webhooks::dispatcher::DispatchConfig {
+        crate::webhooks::dispatcher::DispatchConfig {
+            timeout: Duration::from_millis(self.webhook_timeout_ms),
+            max_attempts: self.webhook_max_attempts,
+            ..Default::default()
+        }
     }
 }
 

@@ -33,6 +33,7 @@ mod routes;
 pub mod state;
 pub mod store;
 pub mod web;
+pub mod webhooks;
 // The PostgreSQL store sits in store/ beside sled; it is declared here, not in store/mod.rs, only until the owner
 // of store/mod.rs adds `pub mod postgres;` there.
 #[path = "store/postgres.rs"]
@@ -171,6 +172,14 @@ pub async fn run(
         })?;
         tracing::info!(%addr, data = %data_dir.display(), "dockhand-server listening");
 
+        // Webhook deliveries: a task of their own, ended by the same shutdown as the listener, and awaited below
+        // so its handle on the store is gone before the store is dropped.
+        let dispatcher = tokio::spawn(webhooks::dispatcher::run(
+            state.store.clone(),
+            config.webhooks(),
+            state.closing.subscribe(),
+        ));
+
         let handle = axum_server::Handle::new();
         let grace = config.shutdown_timeout();
         let shutdown_handle = handle.clone();
@@ -188,9 +197,13 @@ pub async fn run(
         axum_server::from_tcp_rustls(listener, rustls_config)
             .map_err(bind_err)?
             .handle(handle)
-            .serve(app(state).into_make_service())
+            .serve(app(state.clone()).into_make_service())
             .await
             .map_err(Error::Serve)?;
+        // The listener may also stop on its own (an error above returns early, and the dispatcher then ends
+        // with the runtime); normally `closing` is already set and this returns at once.
+        state.begin_shutdown();
+        let _ = dispatcher.await;
         Ok(())
     }
     .await;

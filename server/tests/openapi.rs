@@ -279,6 +279,22 @@ fn probes() -> Vec<Probe> {
         p("POST", "/v1/discrepancies/2/resolve", Admin, j(json!({"type": "adjust", "reason": "x"})), 400, "adjust without a location"),
         p("POST", "/v1/discrepancies/999/resolve", Admin, j(json!({"type": "accepted", "reason": "x"})), 404, "no such discrepancy"),
         p("GET", "/v1/discrepancies/1", Admin, Req::None, 200, "a resolved discrepancy"),
+        // Webhooks (wh_fixed and its deliveries 1, delivered, and 2, pending, are seeded by seed_webhook).
+        p("POST", "/v1/webhooks", Admin, j(json!({"url": "https://erp.example.com/in", "events": ["movement.applied", "receipt.closed"], "description": "ERP"})), 201, "a registration"),
+        p("POST", "/v1/webhooks", Admin, j(json!({"url": "ftp://erp/", "events": ["movement.applied"]})), 400, "not http(s)"),
+        p("POST", "/v1/webhooks", Admin, j(json!({"url": "https://erp/", "events": ["stock.changed"]})), 400, "an unknown event kind"),
+        p("GET", "/v1/webhooks", Admin, Req::None, 200, "the endpoints with their counts"),
+        p("GET", "/v1/webhooks?all=1", Admin, Req::None, 400, "an unknown query parameter"),
+        p("GET", "/v1/webhooks/wh_fixed/deliveries?status=delivered", Admin, Req::None, 200, "the delivered ones"),
+        p("GET", "/v1/webhooks/wh_fixed/deliveries?status=lost", Admin, Req::None, 400, "not a delivery status"),
+        p("GET", "/v1/webhooks/wh_nope/deliveries", Admin, Req::None, 404, "no such endpoint"),
+        p("POST", "/v1/webhooks/wh_fixed/deliveries/2/retry", Admin, Req::None, 200, "a pending delivery made due now"),
+        p("POST", "/v1/webhooks/wh_fixed/deliveries/1/retry", Admin, Req::None, 409, "a delivered one"),
+        p("POST", "/v1/webhooks/wh_fixed/deliveries/x/retry", Admin, Req::None, 400, "not a delivery id"),
+        p("POST", "/v1/webhooks/wh_fixed/deliveries/99/retry", Admin, Req::None, 404, "no such delivery"),
+        p("DELETE", "/v1/webhooks/a%20b", Admin, Req::None, 400, "a space in the id"),
+        p("DELETE", "/v1/webhooks/wh_nope", Admin, Req::None, 404, "no such endpoint"),
+        p("DELETE", "/v1/webhooks/wh_fixed", Admin, Req::None, 200, "deleting an endpoint and its deliveries"),
     ]
 }
 
@@ -558,6 +574,41 @@ fn check(spec: &Spec, probe: &Probe, answer: &Answer, server: &str) -> (String, 
 }
 
 /// The sled server the probes run against: devices hh-01 and hh-02 at WH1, `old` revoked.
+/// Endpoint `wh_fixed` with delivery 1 delivered and delivery 2 pending: what the retry lines act on (the
+/// dispatcher does not run in this test, so the API alone could not make a delivery).
+fn seed_webhook(store: &dyn Store) {
+    use dockhand_server::webhooks::{Attempt, Endpoint, EventKind, NewDelivery};
+    let hooks = store.webhooks().expect("sled has webhooks");
+    let now = time::OffsetDateTime::now_utc();
+    hooks
+        .put_endpoint(&Endpoint {
+            id: "wh_fixed".into(),
+            url: "http://127.0.0.1:9/erp".into(),
+            events: vec![EventKind::ReceiptClosed],
+            description: String::new(),
+            secret: "0".repeat(64),
+            created_at: now,
+        })
+        .unwrap();
+    let from = hooks.cursors().unwrap().expect("set by the registration");
+    let new = |key: &str| NewDelivery {
+        endpoint: "wh_fixed".into(),
+        key: key.into(),
+        kind: EventKind::ReceiptClosed,
+        events: 1,
+        body: r#"{"events":[]}"#.into(),
+    };
+    hooks
+        .enqueue(
+            from,
+            from,
+            &[new("receipt:A:closed"), new("receipt:B:closed")],
+            now,
+        )
+        .unwrap();
+    hooks.record_attempt(1, &Attempt::Delivered, now).unwrap();
+}
+
 fn sled_server(dir: &std::path::Path) -> (Router, Tokens) {
     let devices_dir = dir.join("devices");
     let hh01 = enroll(&devices_dir, "hh-01", "WH1", false).unwrap();
@@ -566,6 +617,7 @@ fn sled_server(dir: &std::path::Path) -> (Router, Tokens) {
     let devices = Arc::new(Devices::open(&devices_dir).unwrap());
     devices.revoke("old").unwrap();
     let store: Arc<dyn Store> = Arc::new(SledStore::open(&dir.join("sled"), 8 << 20).unwrap());
+    seed_webhook(store.as_ref());
     let state =
         AppState::new(store, devices, AdminToken::from_secret(ADMIN)).with_body_limit(LIMIT);
     (
@@ -607,7 +659,8 @@ fn every_documented_response_is_produced_and_valid() {
             .replace("{code}", "X-1")
             .replace("{gtin}", GTIN)
             .replace("{site}", "WH1")
-            .replace("{id}", "1");
+            .replace("{id}", "1")
+            .replace("{delivery}", "1");
         let op = spec.operation(&method, &template);
         match status {
             401 => generated.push(p(
@@ -762,7 +815,8 @@ async fn every_route_is_documented() {
             .replace("{code}", "X")
             .replace("{gtin}", GTIN)
             .replace("{site}", "WH1")
-            .replace("{id}", "1");
+            .replace("{id}", "1")
+            .replace("{delivery}", "1");
         let probe = p(&method.to_uppercase(), &uri, Who::Nobody, Req::None, 0, "");
         let answer = send(&app, &tokens, &probe).await;
         assert_ne!(answer.status, 405, "{method} {uri}");

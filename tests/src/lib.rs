@@ -134,6 +134,18 @@ impl ServerProc {
         let _ = self.child.wait();
     }
 
+    /// Asks the server to stop (SIGTERM, a graceful shutdown) and waits for it; answers its exit status.
+    pub fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .context("run kill -TERM")?;
+        if !status.success() {
+            bail!("kill -TERM failed: {status}");
+        }
+        Ok(self.child.wait()?)
+    }
+
     /// The base URL.
     pub fn url(&self) -> String {
         format!("https://{}", self.addr)

@@ -24,6 +24,7 @@ mod sites;
 mod stock;
 mod sync;
 mod sync_stock;
+pub(crate) mod webhooks;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::handler::Handler;
@@ -120,6 +121,7 @@ where
         "get" => MethodFilter::GET,
         "put" => MethodFilter::PUT,
         "post" => MethodFilter::POST,
+        "delete" => MethodFilter::DELETE,
         other => unreachable!("method {other} is not used by the API"),
     };
     Route {
@@ -389,6 +391,27 @@ pub(crate) fn table() -> Vec<Route> {
                 ("after", "integer", "cursor: the `after` of the previous page's Link header (a server_seq); default 0"),
                 ("limit", "integer", "events per page, 1..=1000, default 100"),
             ]),
+        // Office: webhooks to the ERP (README, Webhooks).
+        route("post", "/v1/webhooks", webhooks::create)
+            .doc("Register an endpoint for event kinds; the signing secret is shown once", (201, "WebhookCreated"))
+            .errors(&[400, 503])
+            .body(Json("NewWebhook")),
+        route("get", "/v1/webhooks", webhooks::list)
+            .doc("Registered endpoints with pending and failed deliveries, last success and last error", (200, "Webhooks"))
+            .errors(&[400, 503]),
+        route("delete", "/v1/webhooks/{id}", webhooks::delete)
+            .doc("Delete an endpoint and its deliveries", (200, "WebhookDeleted"))
+            .errors(&[400, 404, 503]),
+        route("get", "/v1/webhooks/{id}/deliveries", webhooks::deliveries)
+            .doc("An endpoint's deliveries, newest first", (200, "WebhookDeliveries"))
+            .errors(&[400, 404, 503])
+            .query(&[
+                ("status", "string", "pending | delivered | failed"),
+                ("limit", "integer", "at most this many, 1..=1000, default 100"),
+            ]),
+        route("post", "/v1/webhooks/{id}/deliveries/{delivery}/retry", webhooks::retry)
+            .doc("Make a failed or pending delivery due now with its attempts reset", (200, "WebhookDelivery"))
+            .errors(&[400, 404, 409, 503]),
     ]
 }
 

@@ -216,6 +216,7 @@ fn path_param_doc(name: &str) -> &'static str {
         "site" => "site code",
         "gtin" => "GTIN-8/12/13/14, normalised to GTIN-14",
         "id" => "the resource id",
+        "delivery" => "the delivery id",
         _ => "",
     }
 }
@@ -447,6 +448,34 @@ fn schemas() -> Value {
     let any_gtin = json!({"type": "string", "pattern": GTIN, "description": "GTIN-8/12/13/14; answered as GTIN-14"});
     let lot = json!({"type": "string", "pattern": LOT});
     let location_code = json!({"type": "string", "pattern": LOCATION});
+    let webhook_kind = json!({"type": "string", "enum": crate::webhooks::EventKind::ALL.map(crate::webhooks::EventKind::as_str)});
+    let webhook_delivery = object(
+        &[
+            "id",
+            "endpoint",
+            "key",
+            "kind",
+            "events",
+            "body",
+            "status",
+            "attempts",
+            "created_at",
+            "next_attempt_at",
+            "delivered_at",
+            "last_error",
+        ],
+        json!({
+            "id": {"type": "integer", "minimum": 1}, "endpoint": string(),
+            "key": {"type": "string", "description": "sent as Dockhand-Webhook-Id"},
+            "kind": webhook_kind.clone(), "events": count(),
+            "body": {"type": "string", "description": "the JSON body as signed and sent; empty once delivered"},
+            "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+            "attempts": count(), "created_at": time(),
+            "next_attempt_at": {"type": ["string", "null"], "format": "date-time"},
+            "delivered_at": {"type": ["string", "null"], "format": "date-time"},
+            "last_error": nullable("string"),
+        }),
+    );
     let item = object(
         &[
             "gtin",
@@ -695,6 +724,27 @@ fn schemas() -> Value {
             ],
             "discriminator": {"propertyName": "type"},
         },
+        "NewWebhook": closed(&["url", "events"], json!({
+            "url": {"type": "string", "pattern": "^https?://", "maxLength": 2048, "description": "http:// or https://, no credentials"},
+            "events": {"type": "array", "minItems": 1, "items": webhook_kind.clone()},
+            "description": text(0, 200),
+        })),
+        "WebhookCreated": object(&["id", "url", "events", "description", "created_at", "secret"], json!({
+            "id": string(), "url": string(), "events": array(webhook_kind.clone()), "description": string(), "created_at": time(),
+            "secret": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "the HMAC key; shown once"},
+        })),
+        "Webhooks": object(&["webhooks"], json!({"webhooks": array(object(
+            &["id", "url", "events", "description", "created_at", "pending", "failed", "delivered", "last_success_at", "last_error"],
+            json!({
+                "id": string(), "url": string(), "events": array(webhook_kind.clone()), "description": string(), "created_at": time(),
+                "pending": count(), "failed": count(), "delivered": count(),
+                "last_success_at": {"type": ["string", "null"], "format": "date-time"},
+                "last_error": {"type": ["string", "null"], "description": "the last failed attempt's error, null once one succeeds"},
+            }),
+        ))})),
+        "WebhookDeleted": object(&["deleted"], json!({"deleted": string()})),
+        "WebhookDelivery": webhook_delivery.clone(),
+        "WebhookDeliveries": object(&["deliveries"], json!({"deliveries": array(webhook_delivery)})),
         "EpcisDocument": {
             "type": "object",
             "description": "a GS1 EPCIS 2.0 JSON-LD document (EPCISDocument); its events follow the EPCIS 2.0 JSON schema",

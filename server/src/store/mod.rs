@@ -635,6 +635,10 @@ pub trait Store: Send + Sync {
         })
     }
 
+    /// The webhook storage of this backend ([`crate::webhooks`]); `None` where webhooks are not available.
+    fn webhooks(&self) -> Option<&dyn crate::webhooks::WebhookStore> {
+        None
+    }
     /// Creates new open ASNs, all in one transaction (an import stores all of its ASNs or none). An id already
     /// stored with exactly this content (an import sent again) is left alone and not counted; an id stored with
     /// other content, or an ASN that is not open, refuses the whole batch ([`StoreError::Refused`]). Decided

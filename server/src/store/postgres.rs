@@ -122,6 +122,10 @@ use crate::store::{
 };
 use crate::store::{HourCounter, HourlyCounts, ReceivedLot, SiteScanStat};
 use crate::store::{StockPage, StockPageQuery, StockPageStart, StockSort};
+use crate::webhooks::OfficeEvent;
+
+#[path = "postgres_webhooks.rs"]
+mod webhooks;
 
 /// Migration files, in order. A database that has a version this binary does not know is refused.
 const MIGRATIONS: &[(i32, &str, &str)] = &[
@@ -161,6 +165,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "scan_stats",
         include_str!("../../migrations/0008_scan_stats.sql"),
     ),
+    (
+        9,
+        "webhooks",
+        include_str!("../../migrations/0009_webhooks.sql"),
+    ),
 ];
 
 /// Advisory lock held while migrating, so nodes starting together do not race (ASCII "dockmigr").
@@ -177,6 +186,8 @@ const MAX_ATTEMPTS: u32 = 5;
 /// The PostgreSQL-backed store. Cheap to share behind an `Arc`.
 pub struct PgStore {
     pool: Pool,
+    /// The webhook dispatch lock's connection (postgres_webhooks.rs).
+    leader: Mutex<webhooks::Leader>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -206,7 +217,10 @@ impl PgStore {
             state: Mutex::new(PoolState::default()),
             freed: Condvar::new(),
         };
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            leader: Mutex::default(),
+        };
         store.with_conn(true, migrate)?;
         Ok(store)
     }
@@ -670,6 +684,14 @@ impl Store for PgStore {
             update_document(tx, Doc::Asn, id, status, &encode(&asn)?)?;
             let change = encode(&doc_change(id, status, || Change::Asn(asn.clone())))?;
             append_changes(tx, "asn", &[id], &[Some(asn.site.as_str())], &[change])?;
+            if status == DocStatus::Closed {
+                let event = OfficeEvent::ReceiptClosed {
+                    id: id.to_string(),
+                    asn: serde_json::to_value(&asn)
+                        .map_err(|e| StoreError::Postgres(format!("encoding an event: {e}")))?,
+                };
+                webhooks::outbox(tx, &event.into_event(OffsetDateTime::now_utc()))?;
+            }
             Ok(Some(asn))
         })
     }
@@ -832,6 +854,12 @@ impl Store for PgStore {
             d.status = DiscrepancyStatus::Resolved;
             d.resolution = Some(resolution);
             save_discrepancy(tx, &d)?;
+            let event = OfficeEvent::DiscrepancyResolved {
+                id: to_u64(id),
+                discrepancy: serde_json::to_value(&d)
+                    .map_err(|e| StoreError::Postgres(format!("encoding an event: {e}")))?,
+            };
+            webhooks::outbox(tx, &event.into_event(OffsetDateTime::now_utc()))?;
             Ok(Some(d))
         })
     }
@@ -1199,6 +1227,10 @@ impl Store for PgStore {
             append_changes(tx, "asn", &ids, &sites, &changes)?;
             Ok(new.len())
         })
+    }
+
+    fn webhooks(&self) -> Option<&dyn crate::webhooks::WebhookStore> {
+        Some(self)
     }
 }
 

@@ -24,6 +24,8 @@
 //! changes         change_seq (u64)                                  -> site ++ 0x00 ++ Change as JSON (site empty: all sites)
 //! change_index    "i" 0x00 gtin | "l" 0x00 site 0x00 code | "a" 0x00 asn | "p" 0x00 pick list   -> change_seq (u64)
 //! refs            reference ++ 0x00 ++ server_seq (u64)             -> the movement's key (device_id ++ 0x00 ++ seq)
+//! outbox          seq (u64)                                         -> webhook office event as JSON (sled_webhooks.rs,
+//!                                                                      with the webhook trees; meta "outbox_seq")
 //! ```
 //!
 //! None of the key texts may contain a NUL byte (device ids and sites are restricted at enrollment; locations,
@@ -137,6 +139,10 @@ use super::{
     OFFICE_DEVICE,
 };
 use crate::reconcile::{self, Document, Draft, Facts};
+use crate::webhooks::OfficeEvent;
+
+#[path = "sled_webhooks.rs"]
+mod webhooks;
 
 /// Default sled page cache: small and explicit, because sled's own default (1 GiB) is far more than an edge
 /// box can spare and resident memory grows past it.
@@ -168,9 +174,11 @@ enum T {
     ChangeIndex,
     Refs,
     ScanStats,
+    /// Webhook office events (sled_webhooks.rs).
+    Outbox,
 }
 
-const TREE_NAMES: [&str; 17] = [
+const TREE_NAMES: [&str; 18] = [
     "meta",
     "movements",
     "high_water",
@@ -188,6 +196,7 @@ const TREE_NAMES: [&str; 17] = [
     "change_index",
     "refs",
     "scan_stats",
+    "outbox",
 ];
 
 impl T {
@@ -215,6 +224,8 @@ pub struct SledStore {
     writer: Mutex<()>,
     /// sled's data file, kept open so every acknowledged push can fdatasync it.
     data_file: File,
+    /// The webhook trees (sled_webhooks.rs), outside the push transaction.
+    hooks: webhooks::Trees,
 }
 
 /// A movement as stored in the `movements` tree.
@@ -286,11 +297,13 @@ impl SledStore {
             .map(|name| db.open_tree(name))
             .collect::<Result<Vec<_>, _>>()?;
         let data_file = File::open(dir.join("db"))?;
+        let hooks = webhooks::Trees::open(&db)?;
         let store = SledStore {
             db,
             trees,
             writer: Mutex::new(()),
             data_file,
+            hooks,
         };
         match store.tree(T::Meta).get(META_FORMAT)? {
             Some(v) if decode_u64(T::Meta, &v)? == FORMAT => {}
@@ -1476,6 +1489,18 @@ impl Store for SledStore {
                 _ => Change::Asn(asn.clone()),
             };
             w.change(tx, &Doc::Asn.entity(id), Some(&asn.site), &change)?;
+            if status == DocStatus::Closed {
+                let event = OfficeEvent::ReceiptClosed {
+                    id: id.to_string(),
+                    asn: serde_json::to_value(&asn).map_err(|e| {
+                        abort(StoreError::Corrupt {
+                            tree: T::Outbox.name(),
+                            message: format!("cannot encode: {e}"),
+                        })
+                    })?,
+                };
+                webhooks::outbox(tx, &event.into_event(w.now))?;
+            }
             Ok(Some(asn))
         })
     }
@@ -1640,6 +1665,16 @@ impl Store for SledStore {
             d.status = DiscrepancyStatus::Resolved;
             d.resolution = Some(resolution);
             tx.put_json(T::Discrepancies, &key, &d)?;
+            let event = OfficeEvent::DiscrepancyResolved {
+                id,
+                discrepancy: serde_json::to_value(&d).map_err(|e| {
+                    abort(StoreError::Corrupt {
+                        tree: T::Outbox.name(),
+                        message: format!("cannot encode: {e}"),
+                    })
+                })?,
+            };
+            webhooks::outbox(tx, &event.into_event(w.now))?;
             Ok(Some((d, std::mem::take(&mut w.negative))))
         })?;
         Ok(resolved.map(|(d, negative)| {
@@ -2004,6 +2039,10 @@ impl Store for SledStore {
             }
             Ok(created)
         })
+    }
+
+    fn webhooks(&self) -> Option<&dyn crate::webhooks::WebhookStore> {
+        Some(self)
     }
 }
 

@@ -105,6 +105,7 @@ mod receipts;
 pub mod session;
 mod stock;
 mod trail;
+mod webhooks;
 
 use axum::body::Bytes;
 use axum::extract::FromRequestParts;
@@ -203,6 +204,7 @@ fn table() -> Vec<Page> {
         page("get", "/live/devices", get(live::devices)),
         page("get", "/live/discrepancies", get(live::discrepancies)),
         public("get", live::SCRIPT_PATH, get(live::script)),
+        page("get", "/webhooks", get(webhooks::page)),
     ]
 }
 

@@ -56,10 +56,11 @@ enum Section {
     Dashboard,
     Scaling,
     Memory,
+    Webhooks,
 }
 
 impl Section {
-    const ALL: [Section; 9] = [
+    const ALL: [Section; 10] = [
         Section::Decode,
         Section::Smoothing,
         Section::Spine,
@@ -69,6 +70,7 @@ impl Section {
         Section::Dashboard,
         Section::Scaling,
         Section::Memory,
+        Section::Webhooks,
     ];
 
     /// The name `--only` takes.
@@ -83,6 +85,7 @@ impl Section {
             Section::Dashboard => "dashboard",
             Section::Scaling => "scaling",
             Section::Memory => "memory",
+            Section::Webhooks => "webhooks",
         }
     }
 
@@ -103,6 +106,7 @@ impl Section {
             Section::Dashboard => "Office dashboard: the stock page on 100,000 rows (issue 7)",
             Section::Scaling => "Scaling: the server as the data grows 10× and 100×",
             Section::Memory => "Memory: server RSS under load, agent RSS after a day of scans",
+            Section::Webhooks => "Webhooks: ingest while the ERP endpoint is down (issue 9)",
         }
     }
 
@@ -118,6 +122,7 @@ impl Section {
             Section::Dashboard => include_str!("../../../bench/prose/dashboard.md"),
             Section::Scaling => include_str!("../../../bench/prose/scaling.md"),
             Section::Memory => include_str!("../../../bench/prose/memory.md"),
+            Section::Webhooks => include_str!("../../../bench/prose/webhooks.md"),
         }
     }
 
@@ -129,6 +134,7 @@ impl Section {
             Section::Gate => Some("dockhand-gate-bench"),
             Section::Ingest => Some("dockhand-ingest-bench"),
             Section::Dashboard => Some("dockhand-dashboard-bench"),
+            Section::Webhooks => Some("dockhand-webhook-bench"),
             _ => None,
         }
     }
