@@ -36,7 +36,14 @@ pub(crate) struct ItemBody {
     serial_tracked: bool,
     #[serde(default = "yes")]
     active: bool,
+    /// Minor units (cents) per unit; see [`Item::unit_cost`].
+    #[serde(default)]
+    unit_cost: Option<u64>,
 }
+
+/// Largest accepted unit cost in minor units (10 billion in major units): a value of stock (units × cost) stays
+/// far inside `i64`.
+const MAX_UNIT_COST: u64 = 1_000_000_000_000;
 
 fn yes() -> bool {
     true
@@ -106,6 +113,12 @@ pub(crate) async fn put(
         Some(u) => unit("unit", &u)?,
         None => "EA".to_string(),
     };
+    if body.unit_cost.is_some_and(|c| c > MAX_UNIT_COST) {
+        return Err(ApiError::bad_field(
+            "unit_cost",
+            format!("must be 0..={MAX_UNIT_COST} (minor units, e.g. cents)"),
+        ));
+    }
     let item = Item {
         gtin,
         description: body.description,
@@ -114,6 +127,7 @@ pub(crate) async fn put(
         expiry_tracked: body.expiry_tracked,
         serial_tracked: body.serial_tracked,
         active: body.active,
+        unit_cost: body.unit_cost,
     };
     let store = state.store.clone();
     blocking(move || {
@@ -184,6 +198,7 @@ pub(super) fn parse_items(text: &str) -> Result<Vec<Item>, ApiError> {
             expiry_tracked: csv_bool(row, "expiry_tracked", cell("expiry_tracked"), false)?,
             serial_tracked: csv_bool(row, "serial_tracked", cell("serial_tracked"), false)?,
             active: csv_bool(row, "active", cell("active"), true)?,
+            unit_cost: None,
         });
     }
     Ok(items)
