@@ -28,6 +28,7 @@ pub mod error;
 mod fsutil;
 pub mod metrics;
 pub mod reconcile;
+pub mod reports;
 mod routes;
 pub mod state;
 pub mod store;

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use self::progress::{AsnProgress, PickProgress};
+pub use crate::reports::replenishment::ReorderRule;
 pub use self::sled::SledStore;
 
 /// The result of [`Store::push`] for a well-formed batch.
@@ -634,6 +635,13 @@ pub trait Store: Send + Sync {
             high_water_before,
         })
     }
+
+    /// Creates or replaces the reorder rule of `(rule.site, rule.gtin)` (issue 9; see [`crate::reports::replenishment`]).
+    /// Callers validate the rule first.
+    fn put_reorder_rule(&self, rule: &ReorderRule) -> Result<(), StoreError>;
+
+    /// The reorder rules of `site` (every site when `None`), by site then GTIN.
+    fn reorder_rules(&self, site: Option<&str>) -> Result<Vec<ReorderRule>, StoreError>;
 }
 
 /// What [`Store::push_reporting_mark`] answers.

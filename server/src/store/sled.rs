@@ -24,6 +24,7 @@
 //! changes         change_seq (u64)                                  -> site ++ 0x00 ++ Change as JSON (site empty: all sites)
 //! change_index    "i" 0x00 gtin | "l" 0x00 site 0x00 code | "a" 0x00 asn | "p" 0x00 pick list   -> change_seq (u64)
 //! refs            reference ++ 0x00 ++ server_seq (u64)             -> the movement's key (device_id ++ 0x00 ++ seq)
+//! reorder_rules   site ++ 0x00 ++ gtin                              -> ReorderRule as JSON (issue 9)
 //! ```
 //!
 //! None of the key texts may contain a NUL byte (device ids and sites are restricted at enrollment; locations,
@@ -135,6 +136,7 @@ use super::{
     PushOutcome, Pushed, ReceivedLot, Resolution, Site, StockFilter, StockPage, StockPageQuery,
     StockPageStart, StockRow, StockSort, Store, StoreError, StoredMovement, OFFICE_DEVICE,
 };
+use super::ReorderRule;
 use crate::reconcile::{self, Document, Draft, Facts};
 
 /// Default sled page cache: small and explicit, because sled's own default (1 GiB) is far more than an edge
@@ -166,9 +168,10 @@ enum T {
     Changes,
     ChangeIndex,
     Refs,
+    ReorderRules,
 }
 
-const TREE_NAMES: [&str; 16] = [
+const TREE_NAMES: [&str; 17] = [
     "meta",
     "movements",
     "high_water",
@@ -185,6 +188,7 @@ const TREE_NAMES: [&str; 16] = [
     "changes",
     "change_index",
     "refs",
+    "reorder_rules",
 ];
 
 impl T {
@@ -1883,6 +1887,25 @@ impl Store for SledStore {
             rows.reverse();
         }
         Ok(StockPage { rows, more })
+    }
+
+    fn put_reorder_rule(&self, rule: &ReorderRule) -> Result<(), StoreError> {
+        check_text("site", &rule.site)?;
+        check_text("gtin", &rule.gtin)?;
+        let key = text_key(&[&rule.site, &rule.gtin]);
+        self.write(|tx, _| tx.put_json(T::ReorderRules, &key, rule))
+    }
+
+    fn reorder_rules(&self, site: Option<&str>) -> Result<Vec<ReorderRule>, StoreError> {
+        let prefix = match site {
+            Some(site) => {
+                let mut p = site.as_bytes().to_vec();
+                p.push(0);
+                p
+            }
+            None => Vec::new(),
+        };
+        self.scan_json(T::ReorderRules, &prefix)
     }
 }
 
