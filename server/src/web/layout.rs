@@ -25,6 +25,8 @@ pub enum Nav {
     PickLists,
     /// `/overview` (movements per hour per site).
     Overview,
+    /// `/reports` (issue 9).
+    Reports,
     /// No section is current.
     None,
 }
@@ -47,6 +49,7 @@ const NAV: &[(Nav, &str, &str, &str)] = &[
         "nav-pick-lists",
     ),
     (Nav::Overview, "/overview", "Overview", "nav-overview"),
+    (Nav::Reports, "/reports", "Reports", "nav-reports"),
 ];
 
 fn head(title: &str) -> Markup {
