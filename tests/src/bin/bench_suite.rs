@@ -26,6 +26,8 @@ mod machine;
 mod markdown;
 #[path = "../bench_suite/memory.rs"]
 mod memory;
+#[path = "../bench_suite/reports.rs"]
+mod reports;
 #[path = "../bench_suite/scaling.rs"]
 mod scaling;
 
@@ -56,10 +58,11 @@ enum Section {
     Dashboard,
     Scaling,
     Memory,
+    Reports,
 }
 
 impl Section {
-    const ALL: [Section; 9] = [
+    const ALL: [Section; 10] = [
         Section::Decode,
         Section::Smoothing,
         Section::Spine,
@@ -69,6 +72,7 @@ impl Section {
         Section::Dashboard,
         Section::Scaling,
         Section::Memory,
+        Section::Reports,
     ];
 
     /// The name `--only` takes.
@@ -83,6 +87,7 @@ impl Section {
             Section::Dashboard => "dashboard",
             Section::Scaling => "scaling",
             Section::Memory => "memory",
+            Section::Reports => "reports",
         }
     }
 
@@ -103,6 +108,7 @@ impl Section {
             Section::Dashboard => "Office dashboard: the stock page on 100,000 rows (issue 7)",
             Section::Scaling => "Scaling: the server as the data grows 10× and 100×",
             Section::Memory => "Memory: server RSS under load, agent RSS after a day of scans",
+            Section::Reports => "Reports over a year of a busy site on PostgreSQL (issue 9)",
         }
     }
 
@@ -118,6 +124,7 @@ impl Section {
             Section::Dashboard => include_str!("../../../bench/prose/dashboard.md"),
             Section::Scaling => include_str!("../../../bench/prose/scaling.md"),
             Section::Memory => include_str!("../../../bench/prose/memory.md"),
+            Section::Reports => include_str!("../../../bench/prose/reports.md"),
         }
     }
 
@@ -728,6 +735,26 @@ fn own_section(section: Section, quick: bool, out: &mut Outcome) -> Result<()> {
                 measured: markdown::mib(agent_day),
                 met: Some(agent_day <= memory::AGENT_BUDGET_BYTES),
             });
+        }
+        Section::Reports => {
+            let cfg = if quick {
+                reports::Config::quick()
+            } else {
+                reports::Config::full()
+            };
+            let (table, log) = reports::run(&cfg)?;
+            for row in &table.rows {
+                let median = row[1].clone();
+                out.targets.push(Target {
+                    issue: "issue 9",
+                    what: format!("{} over {} movements (PostgreSQL)", row[0], cfg.movements),
+                    target: format!("≤ {} s", reports::TARGET_SECS),
+                    met: Some(row[4] == "yes"),
+                    measured: median,
+                });
+            }
+            out.table = Some(table.render());
+            out.log = log;
         }
         other => bail!("{} is not measured by the suite itself", other.key()),
     }
