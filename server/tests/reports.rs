@@ -43,7 +43,9 @@ struct Fixture {
     _db: Option<pg::TestDb>,
 }
 
-fn fixture(store: impl FnOnce(&std::path::Path) -> (Arc<dyn Store>, Option<pg::TestDb>)) -> Fixture {
+fn fixture(
+    store: impl FnOnce(&std::path::Path) -> (Arc<dyn Store>, Option<pg::TestDb>),
+) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let devices_dir = dir.path().join("devices");
     let mut tokens = BTreeMap::new();
@@ -78,7 +80,13 @@ fn pg_fixture() -> Fixture {
 }
 
 impl Fixture {
-    async fn send(&self, method: &str, uri: &str, token: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Vec<u8>) {
         let req = Request::builder()
             .method(method)
             .uri(uri)
@@ -88,13 +96,28 @@ impl Fixture {
             .unwrap();
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
-        (status, resp.into_body().collect().await.unwrap().to_bytes().to_vec())
+        (
+            status,
+            resp.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
     }
 
     async fn admin(&self, method: &str, uri: &str, body: Value) -> (StatusCode, Value) {
-        let bytes = if body.is_null() { Vec::new() } else { serde_json::to_vec(&body).unwrap() };
+        let bytes = if body.is_null() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&body).unwrap()
+        };
         let (status, bytes) = self.send(method, uri, ADMIN, bytes).await;
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     async fn get(&self, uri: &str) -> Value {
@@ -110,8 +133,15 @@ impl Fixture {
             backlog: None,
         })
         .unwrap();
-        let (status, answer) = self.send("POST", "/v1/sync/push", &self.tokens[device], body).await;
-        assert_eq!(status, StatusCode::OK, "push {device}: {}", String::from_utf8_lossy(&answer));
+        let (status, answer) = self
+            .send("POST", "/v1/sync/push", &self.tokens[device], body)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "push {device}: {}",
+            String::from_utf8_lossy(&answer)
+        );
     }
 }
 
@@ -202,23 +232,100 @@ fn script() -> Script {
             let qty = ((day + hour) % 5 + 1) as u64;
             let delay = (day * 7 + hour * 3) % 50 + 10;
             let received = base + Duration::minutes(5);
-            s.add("hh-01", received, Receive, G1, qty, None, Some("DOCK"), lot.clone(), expiry.clone(), None);
-            s.add("hh-01", received + Duration::minutes(delay), Putaway, G1, qty, Some("DOCK"), Some("A-01"), lot.clone(), expiry.clone(), None);
+            s.add(
+                "hh-01",
+                received,
+                Receive,
+                G1,
+                qty,
+                None,
+                Some("DOCK"),
+                lot.clone(),
+                expiry.clone(),
+                None,
+            );
+            s.add(
+                "hh-01",
+                received + Duration::minutes(delay),
+                Putaway,
+                G1,
+                qty,
+                Some("DOCK"),
+                Some("A-01"),
+                lot.clone(),
+                expiry.clone(),
+                None,
+            );
             s.unit_samples.push((day, delay * 60, qty));
             if hour >= 9 {
-                s.add("hh-02", base + Duration::minutes(30), Pick, G1, 1, Some("A-01"), None, lot.clone(), None, None);
+                s.add(
+                    "hh-02",
+                    base + Duration::minutes(30),
+                    Pick,
+                    G1,
+                    1,
+                    Some("A-01"),
+                    None,
+                    lot.clone(),
+                    None,
+                    None,
+                );
             }
             let sscc = Some(format!("1061414100{day:02}{hour:05}0"));
             let pallet_delay = ((day + hour) % 4 + 1) * 15;
             let pallet_at = base + Duration::minutes(40);
-            s.add("hh-02", pallet_at, Receive, G2, 10, None, Some("DOCK"), None, None, sscc.clone());
-            s.add("hh-02", pallet_at + Duration::minutes(pallet_delay), Putaway, G2, 10, Some("DOCK"), Some("A-02"), None, None, sscc);
+            s.add(
+                "hh-02",
+                pallet_at,
+                Receive,
+                G2,
+                10,
+                None,
+                Some("DOCK"),
+                None,
+                None,
+                sscc.clone(),
+            );
+            s.add(
+                "hh-02",
+                pallet_at + Duration::minutes(pallet_delay),
+                Putaway,
+                G2,
+                10,
+                Some("DOCK"),
+                Some("A-02"),
+                None,
+                None,
+                sscc,
+            );
             s.pallet_samples.push((day, pallet_delay * 60));
             if day >= 4 {
-                s.add("hh-02", base + Duration::minutes(50), Ship, G2, 5, Some("A-02"), None, None, None, None);
+                s.add(
+                    "hh-02",
+                    base + Duration::minutes(50),
+                    Ship,
+                    G2,
+                    5,
+                    Some("A-02"),
+                    None,
+                    None,
+                    None,
+                    None,
+                );
             }
             if hour == 12 {
-                s.add("gate-01", base, Receive, G2, 1, None, Some("DOCK"), None, None, None);
+                s.add(
+                    "gate-01",
+                    base,
+                    Receive,
+                    G2,
+                    1,
+                    None,
+                    Some("DOCK"),
+                    None,
+                    None,
+                    None,
+                );
             }
         }
     }
@@ -271,7 +378,11 @@ async fn scripted_week(f: &Fixture) {
     let mut held: Vec<Movement> = Vec::new();
     for day in 0..7 {
         for (&device, list) in &s.devices {
-            let today: Vec<Movement> = list.iter().filter(|m| day_of(m.at) == day).cloned().collect();
+            let today: Vec<Movement> = list
+                .iter()
+                .filter(|m| day_of(m.at) == day)
+                .cloned()
+                .collect();
             if device == "hh-02" && (day == 1 || day == 2) {
                 held.extend(today);
                 continue;
@@ -283,7 +394,9 @@ async fn scripted_week(f: &Fixture) {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .filter(|r| r["who"] == "bob" && r["hour"].as_str().unwrap().starts_with("2026-11-03"))
+                    .filter(|r| {
+                        r["who"] == "bob" && r["hour"].as_str().unwrap().starts_with("2026-11-03")
+                    })
                     .count();
                 assert_eq!(tuesday_bob, 0, "bob's Tuesday is not synced yet");
                 f.push(device, std::mem::take(&mut held)).await;
@@ -302,10 +415,18 @@ async fn scripted_week(f: &Fixture) {
     for m in s.all() {
         let hour = format!("{}T{:02}:00:00Z", m.at.date(), m.at.hour());
         let scan = u64::from(matches!(m.source, MovementSource::Barcode { .. }));
-        let picked = if m.kind == MovementKind::Pick { m.qty } else { 0 };
+        let picked = if m.kind == MovementKind::Pick {
+            m.qty
+        } else {
+            0
+        };
         for e in [
-            want_ops.entry((hour.clone(), m.operator.clone())).or_default(),
-            want_devices.entry((hour.clone(), m.device_id.clone())).or_default(),
+            want_ops
+                .entry((hour.clone(), m.operator.clone()))
+                .or_default(),
+            want_devices
+                .entry((hour.clone(), m.device_id.clone()))
+                .or_default(),
         ] {
             *e = (e.0 + 1, e.1 + scan, e.2 + picked);
         }
@@ -319,20 +440,35 @@ async fn scripted_week(f: &Fixture) {
             .iter()
             .map(|r| {
                 (
-                    (r["hour"].as_str().unwrap().to_string(), r["who"].as_str().map(str::to_string)),
-                    (r["movements"].as_u64().unwrap(), r["scans"].as_u64().unwrap(), r["picked_units"].as_u64().unwrap()),
+                    (
+                        r["hour"].as_str().unwrap().to_string(),
+                        r["who"].as_str().map(str::to_string),
+                    ),
+                    (
+                        r["movements"].as_u64().unwrap(),
+                        r["scans"].as_u64().unwrap(),
+                        r["picked_units"].as_u64().unwrap(),
+                    ),
                 )
             })
             .collect()
     };
     assert_eq!(got_rows(&report["by_operator"]), want_ops);
-    let want_devices: BTreeMap<_, _> = want_devices.into_iter().map(|((h, d), v)| ((h, Some(d)), v)).collect();
+    let want_devices: BTreeMap<_, _> = want_devices
+        .into_iter()
+        .map(|((h, d), v)| ((h, Some(d)), v))
+        .collect();
     assert_eq!(got_rows(&report["by_device"]), want_devices);
     let got_gate: BTreeMap<String, u64> = report["gate_passes"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["hour"].as_str().unwrap().to_string(), r["passes"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["hour"].as_str().unwrap().to_string(),
+                r["passes"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(got_gate, want_gate);
     assert_eq!(want_gate.len(), 7);
@@ -358,16 +494,41 @@ async fn scripted_week(f: &Fixture) {
             .filter(|x| x.0 == day)
             .flat_map(|&(_, secs, qty)| std::iter::repeat_n(secs, qty as usize))
             .collect();
-        let pallets: Vec<i64> = s.pallet_samples.iter().filter(|x| x.0 == day).map(|x| x.1).collect();
-        assert_eq!(got["day"], (MONDAY + Duration::days(day)).date().to_string());
+        let pallets: Vec<i64> = s
+            .pallet_samples
+            .iter()
+            .filter(|x| x.0 == day)
+            .map(|x| x.1)
+            .collect();
+        assert_eq!(
+            got["day"],
+            (MONDAY + Duration::days(day)).date().to_string()
+        );
         assert_eq!(got["units"], units.len() as u64, "day {day}");
-        assert_eq!(got["unit_median_seconds"], json!(nearest_rank(units.clone(), 50)), "day {day}");
-        assert_eq!(got["unit_p90_seconds"], json!(nearest_rank(units, 90)), "day {day}");
+        assert_eq!(
+            got["unit_median_seconds"],
+            json!(nearest_rank(units.clone(), 50)),
+            "day {day}"
+        );
+        assert_eq!(
+            got["unit_p90_seconds"],
+            json!(nearest_rank(units, 90)),
+            "day {day}"
+        );
         assert_eq!(got["pallets"], pallets.len() as u64);
-        assert_eq!(got["pallet_median_seconds"], json!(nearest_rank(pallets.clone(), 50)));
+        assert_eq!(
+            got["pallet_median_seconds"],
+            json!(nearest_rank(pallets.clone(), 50))
+        );
         assert_eq!(got["pallet_p90_seconds"], json!(nearest_rank(pallets, 90)));
         // The gate's unit is never put away.
-        assert_eq!((got["pending_units"].as_u64(), got["pending_pallets"].as_u64()), (Some(1), Some(0)));
+        assert_eq!(
+            (
+                got["pending_units"].as_u64(),
+                got["pending_pallets"].as_u64()
+            ),
+            (Some(1), Some(0))
+        );
     }
     assert_eq!(report["total"]["pallets"], 63);
 
@@ -379,7 +540,9 @@ async fn scripted_week(f: &Fixture) {
     let mut tally: BTreeMap<(String, String, Option<String>), i64> = BTreeMap::new();
     for m in s.all().filter(|m| m.at <= noon) {
         for e in m.effects() {
-            *tally.entry((e.location.to_string(), m.gtin.clone(), m.lot.clone())).or_default() += e.delta;
+            *tally
+                .entry((e.location.to_string(), m.gtin.clone(), m.lot.clone()))
+                .or_default() += e.delta;
         }
     }
     tally.retain(|_, q| *q != 0);
@@ -419,7 +582,10 @@ async fn scripted_week(f: &Fixture) {
         assert_eq!(got["closing"], level(&s, gtin, MONDAY + Duration::days(7)));
         let close = |field: &str, want: f64| {
             let v = got[field].as_f64().unwrap();
-            assert!((v - want).abs() < 1e-6 * want.max(1.0), "{gtin} {field}: {v} vs {want}");
+            assert!(
+                (v - want).abs() < 1e-6 * want.max(1.0),
+                "{gtin} {field}: {v} vs {want}"
+            );
         };
         close("average_stock", average);
         close("turnover", out as f64 / average);
@@ -444,7 +610,10 @@ async fn scripted_week(f: &Fixture) {
         .iter()
         .map(|r| {
             (
-                (r["location"].as_str().unwrap().to_string(), r["lot"].as_str().unwrap().to_string()),
+                (
+                    r["location"].as_str().unwrap().to_string(),
+                    r["lot"].as_str().unwrap().to_string(),
+                ),
                 r["qty"].as_i64().unwrap(),
             )
         })
@@ -454,11 +623,19 @@ async fn scripted_week(f: &Fixture) {
 
     // Replenishment: G2 below its point (min/max), G1 above its point.
     let (status, _) = f
-        .admin("PUT", &format!("/v1/sites/WH1/replenishment/{G2}"), json!({"reorder_point": 1000, "max": 2000}))
+        .admin(
+            "PUT",
+            &format!("/v1/sites/WH1/replenishment/{G2}"),
+            json!({"reorder_point": 1000, "max": 2000}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (status, _) = f
-        .admin("PUT", &format!("/v1/sites/WH1/replenishment/{G1}"), json!({"reorder_point": 1, "reorder_qty": 50}))
+        .admin(
+            "PUT",
+            &format!("/v1/sites/WH1/replenishment/{G1}"),
+            json!({"reorder_point": 1, "reorder_qty": 50}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let end = MONDAY + Duration::days(7);
@@ -468,15 +645,32 @@ async fn scripted_week(f: &Fixture) {
         report["suggestions"],
         json!([{"site": "WH1", "gtin": G2, "available": g2_now, "reorder_point": 1000, "suggested_qty": 2000 - g2_now}])
     );
-    let (status, csv) = f.send("GET", "/v1/replenishment?site=WH1&format=csv", ADMIN, Vec::new()).await;
+    let (status, csv) = f
+        .send(
+            "GET",
+            "/v1/replenishment?site=WH1&format=csv",
+            ADMIN,
+            Vec::new(),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let csv = String::from_utf8(csv).unwrap();
     assert_eq!(
         csv.trim_start_matches('\u{feff}'),
-        format!("site,gtin,available,reorder_point,suggested_qty\r\nWH1,{G2},{g2_now},1000,{}\r\n", 2000 - g2_now)
+        format!(
+            "site,gtin,available,reorder_point,suggested_qty\r\nWH1,{G2},{g2_now},1000,{}\r\n",
+            2000 - g2_now
+        )
     );
     // The report CSVs carry the same figures as the JSON.
-    let (status, csv) = f.send("GET", "/v1/reports/inventory?site=WH1&as_of=2026-11-06T12:00:00Z&format=csv", ADMIN, Vec::new()).await;
+    let (status, csv) = f
+        .send(
+            "GET",
+            "/v1/reports/inventory?site=WH1&as_of=2026-11-06T12:00:00Z&format=csv",
+            ADMIN,
+            Vec::new(),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     let csv = String::from_utf8(csv).unwrap();
     assert_eq!(csv.lines().count(), 1 + tally.len());
@@ -530,12 +724,36 @@ async fn bad_parameters(f: &Fixture) {
         assert_eq!(body["error"]["field"], *field, "{uri}: {body}");
     }
     let rules: &[(&str, Value, &str)] = &[
-        ("/v1/sites/WH1/replenishment/09506000134352", json!({"reorder_point": 5}), "reorder_qty"),
-        ("/v1/sites/WH1/replenishment/09506000134352", json!({"reorder_point": 5, "max": 4}), "max"),
-        ("/v1/sites/WH1/replenishment/09506000134352", json!({"reorder_point": 5, "reorder_qty": 0}), "reorder_qty"),
-        ("/v1/sites/WH1/replenishment/09506000134353", json!({"reorder_point": 5, "reorder_qty": 1}), "gtin"),
-        ("/v1/sites/NOWHERE/replenishment/09506000134352", json!({"reorder_point": 5, "reorder_qty": 1}), "site"),
-        ("/v1/sites/WH1/replenishment/09506000134352", json!({"reorder_point": 5, "reorder_qty": 1, "min": 1}), "min"),
+        (
+            "/v1/sites/WH1/replenishment/09506000134352",
+            json!({"reorder_point": 5}),
+            "reorder_qty",
+        ),
+        (
+            "/v1/sites/WH1/replenishment/09506000134352",
+            json!({"reorder_point": 5, "max": 4}),
+            "max",
+        ),
+        (
+            "/v1/sites/WH1/replenishment/09506000134352",
+            json!({"reorder_point": 5, "reorder_qty": 0}),
+            "reorder_qty",
+        ),
+        (
+            "/v1/sites/WH1/replenishment/09506000134353",
+            json!({"reorder_point": 5, "reorder_qty": 1}),
+            "gtin",
+        ),
+        (
+            "/v1/sites/NOWHERE/replenishment/09506000134352",
+            json!({"reorder_point": 5, "reorder_qty": 1}),
+            "site",
+        ),
+        (
+            "/v1/sites/WH1/replenishment/09506000134352",
+            json!({"reorder_point": 5, "reorder_qty": 1, "min": 1}),
+            "min",
+        ),
     ];
     for (uri, body, field) in rules {
         let (status, answer) = f.admin("PUT", uri, body.clone()).await;

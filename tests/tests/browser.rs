@@ -448,7 +448,10 @@ fn reports_page(browser: &Browser, base: &str, office: &Office) -> Result<()> {
         .map(|v| v.parse::<u64>().unwrap_or(0))
         .sum();
     let movements = office.movements(SITE)?.len() as u64;
-    ensure!(total == movements, "operators' movements {total}, the site's {movements}");
+    ensure!(
+        total == movements,
+        "operators' movements {total}, the site's {movements}"
+    );
     let suggested = attrs(
         browser,
         &format!("#replenishment-notice li[data-gtin=\"{}\"]", GTINS[1]),
@@ -456,7 +459,10 @@ fn reports_page(browser: &Browser, base: &str, office: &Office) -> Result<()> {
     )?;
     ensure!(suggested == ["50"], "replenishment notice: {suggested:?}");
     let expiring = attrs(browser, "tr[data-test=expiry-row]", "data-gtin")?;
-    ensure!(expiring.iter().any(|g| g == GTINS[1]), "expiry rows: {expiring:?}");
+    ensure!(
+        expiring.iter().any(|g| g == GTINS[1]),
+        "expiry rows: {expiring:?}"
+    );
     shot(browser, "08b-reports")?;
     Ok(())
 }

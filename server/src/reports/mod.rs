@@ -177,7 +177,11 @@ pub fn productivity<'a>(
         }
         let hour = hour_of(m.at);
         let scan = u64::from(matches!(m.source, MovementSource::Barcode { .. }));
-        let picked = if m.kind == MovementKind::Pick { m.qty } else { 0 };
+        let picked = if m.kind == MovementKind::Pick {
+            m.qty
+        } else {
+            0
+        };
         for row in [
             ops.entry((hour, m.operator.as_deref())).or_default(),
             devices.entry((hour, &m.device_id)).or_default(),
@@ -219,7 +223,10 @@ pub fn load_productivity(
     site: &str,
     period: Period,
 ) -> Result<Productivity, StoreError> {
-    Ok(productivity(&period_movements(store, site, period)?, period))
+    Ok(productivity(
+        &period_movements(store, site, period)?,
+        period,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -333,16 +340,14 @@ pub fn dock_to_stock<'a>(
     let mut pallets: HashMap<&str, (&str, OffsetDateTime)> = HashMap::new();
     let mut seen_pallets: std::collections::HashSet<&str> = std::collections::HashSet::new();
     // (dock, gtin, lot) -> queue of (received at, units left).
-    let mut queues: HashMap<(&str, &str, Option<&str>), VecDeque<(OffsetDateTime, u64)>> =
-        HashMap::new();
+    type Lane<'m> = (&'m str, &'m str, Option<&'m str>);
+    let mut queues: HashMap<Lane<'_>, VecDeque<(OffsetDateTime, u64)>> = HashMap::new();
     let mut days: BTreeMap<Date, DaySamples> = BTreeMap::new();
     for m in ordered {
         match (m.kind, m.sscc.as_deref()) {
-            (MovementKind::Receive, Some(sscc)) => {
-                if seen_pallets.insert(sscc) {
-                    let dock = m.to_location.as_deref().unwrap_or_default();
-                    pallets.insert(sscc, (dock, m.at));
-                }
+            (MovementKind::Receive, Some(sscc)) if seen_pallets.insert(sscc) => {
+                let dock = m.to_location.as_deref().unwrap_or_default();
+                pallets.insert(sscc, (dock, m.at));
             }
             (MovementKind::Receive, None) => {
                 let dock = m.to_location.as_deref().unwrap_or_default();
@@ -353,14 +358,13 @@ pub fn dock_to_stock<'a>(
             }
             (MovementKind::Putaway, Some(sscc)) => {
                 let from = m.from_location.as_deref().unwrap_or_default();
-                if pallets.get(sscc).is_some_and(|(dock, _)| *dock == from) {
-                    if let Some((_, received)) = pallets.remove(sscc) {
-                        let seconds = (m.at - received).whole_seconds();
-                        days.entry(utc_day(received))
-                            .or_default()
-                            .pallets
-                            .push((seconds, 1));
-                    }
+                let from_dock = pallets.get(sscc).is_some_and(|(dock, _)| *dock == from);
+                if let Some((_, received)) = from_dock.then(|| pallets.remove(sscc)).flatten() {
+                    let seconds = (m.at - received).whole_seconds();
+                    days.entry(utc_day(received))
+                        .or_default()
+                        .pallets
+                        .push((seconds, 1));
                 }
             }
             (MovementKind::Putaway, None) => {
@@ -417,7 +421,10 @@ pub fn load_dock_to_stock(
     site: &str,
     period: Period,
 ) -> Result<DockToStock, StoreError> {
-    Ok(dock_to_stock(&period_movements(store, site, period)?, period))
+    Ok(dock_to_stock(
+        &period_movements(store, site, period)?,
+        period,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -806,7 +813,8 @@ mod tests {
 
     #[test]
     fn percentile_table() {
-        let cases: &[(&[(i64, u64)], u64, Option<i64>)] = &[
+        type Samples = &'static [(i64, u64)];
+        let cases: &[(Samples, u64, Option<i64>)] = &[
             (&[], 50, None),
             (&[(7, 1)], 50, Some(7)),
             (&[(7, 1)], 90, Some(7)),
@@ -849,7 +857,15 @@ mod tests {
             mv(3, d + h, Receive, 2, None, Some("DOCK"), None),
             // Pallet P1 put away after 2 h; a put-away of P1 from elsewhere first does not count.
             mv(4, d + h, Putaway, 5, Some("A-1"), Some("B-1"), Some("P1")),
-            mv(5, d + 2 * h, Putaway, 5, Some("DOCK"), Some("A-1"), Some("P1")),
+            mv(
+                5,
+                d + 2 * h,
+                Putaway,
+                5,
+                Some("DOCK"),
+                Some("A-1"),
+                Some("P1"),
+            ),
             // 4 units at +3 h: 3 from the first receipt (3 h), 1 from the second (2 h); 1 unit pending.
             mv(6, d + 3 * h, Putaway, 4, Some("DOCK"), Some("A-2"), None),
             mv(7, d + 4 * h, Receive, 1, None, Some("DOCK"), Some("P2")),

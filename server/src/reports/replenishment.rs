@@ -57,7 +57,8 @@ impl ReorderRule {
                 err("max", "must be at least reorder_point and at least 1")
             }
             _ if self.reorder_point > dockhand_protocol::sync::MAX_QTY
-                || self.reorder_qty.or(self.max).unwrap_or(0) > dockhand_protocol::sync::MAX_QTY =>
+                || self.reorder_qty.or(self.max).unwrap_or(0)
+                    > dockhand_protocol::sync::MAX_QTY =>
             {
                 err("reorder_point", "quantities must be at most 1000000000")
             }
@@ -82,7 +83,10 @@ pub struct Suggestion {
 }
 
 /// The suggestions of `rules` given available stock per `(site, gtin)`, by site then GTIN.
-pub fn suggest(rules: &[ReorderRule], available: &HashMap<(String, String), i64>) -> Vec<Suggestion> {
+pub fn suggest(
+    rules: &[ReorderRule],
+    available: &HashMap<(String, String), i64>,
+) -> Vec<Suggestion> {
     let mut out: Vec<Suggestion> = rules
         .iter()
         .filter_map(|r| {
@@ -96,7 +100,9 @@ pub fn suggest(rules: &[ReorderRule], available: &HashMap<(String, String), i64>
             let qty = match (r.reorder_qty, r.max) {
                 (Some(q), _) => q,
                 // Below the point, which is at most max: max - have is positive.
-                (None, Some(max)) => u64::try_from(i128::from(max) - i128::from(have)).unwrap_or(u64::MAX),
+                (None, Some(max)) => {
+                    u64::try_from(i128::from(max) - i128::from(have)).unwrap_or(u64::MAX)
+                }
                 (None, None) => return None,
             };
             Some(Suggestion {

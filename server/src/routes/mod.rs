@@ -397,8 +397,16 @@ pub(crate) fn table() -> Vec<Route> {
 }
 
 const REPORT_SITE: (&str, &str, &str) = ("site", "string", "the site (required)");
-const SINCE: (&str, &str, &str) = ("since", "string", "RFC 3339: device time >= since (required)");
-const UNTIL: (&str, &str, &str) = ("until", "string", "RFC 3339: device time < until, at most 366 days after since (required)");
+const SINCE: (&str, &str, &str) = (
+    "since",
+    "string",
+    "RFC 3339: device time >= since (required)",
+);
+const UNTIL: (&str, &str, &str) = (
+    "until",
+    "string",
+    "RFC 3339: device time < until, at most 366 days after since (required)",
+);
 const FORMAT: (&str, &str, &str) = ("format", "string", "json | csv");
 
 async fn not_found() -> ApiError {

@@ -436,11 +436,24 @@ fn schemas() -> Value {
             "unit_cost": {"type": "integer", "minimum": 0, "description": "minor units (cents) per unit; absent when unknown"},
         }),
     );
-    let work_row = object(&["hour", "who", "movements", "scans", "picked_units"], json!({
-        "hour": time(), "who": nullable("string"), "movements": count(), "scans": count(), "picked_units": count(),
-    }));
+    let work_row = object(
+        &["hour", "who", "movements", "scans", "picked_units"],
+        json!({
+            "hour": time(), "who": nullable("string"), "movements": count(), "scans": count(), "picked_units": count(),
+        }),
+    );
     let dock_day = object(
-        &["day", "pallets", "pallet_median_seconds", "pallet_p90_seconds", "units", "unit_median_seconds", "unit_p90_seconds", "pending_pallets", "pending_units"],
+        &[
+            "day",
+            "pallets",
+            "pallet_median_seconds",
+            "pallet_p90_seconds",
+            "units",
+            "unit_median_seconds",
+            "unit_p90_seconds",
+            "pending_pallets",
+            "pending_units",
+        ],
         json!({
             "day": string(), "pallets": count(), "pallet_median_seconds": nullable("integer"), "pallet_p90_seconds": nullable("integer"),
             "units": count(), "unit_median_seconds": nullable("integer"), "unit_p90_seconds": nullable("integer"),

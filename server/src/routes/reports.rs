@@ -73,7 +73,10 @@ fn known_site(state: &AppState, site: &str) -> Result<(), ApiError> {
     {
         Ok(())
     } else {
-        Err(ApiError::bad_field("site", format!("unknown site {site:?}")))
+        Err(ApiError::bad_field(
+            "site",
+            format!("unknown site {site:?}"),
+        ))
     }
 }
 
@@ -152,7 +155,10 @@ pub(crate) async fn productivity(
         return Ok(Json(report).into_response());
     }
     let mut rows = Vec::new();
-    for (by, list) in [("operator", &report.by_operator), ("device", &report.by_device)] {
+    for (by, list) in [
+        ("operator", &report.by_operator),
+        ("device", &report.by_device),
+    ] {
         for r in list {
             rows.push(cells(&[
                 Cell::Text(&hour_text(r.hour)),
@@ -322,7 +328,8 @@ pub(crate) async fn turnover(
                 Owned::Int(i64::try_from(r.out_units).unwrap_or(i64::MAX)),
                 Owned::Text(two(r.average_stock)),
                 r.turnover.map_or(Owned::Empty, |t| Owned::Text(two(t))),
-                r.days_of_supply.map_or(Owned::Empty, |d| Owned::Text(two(d))),
+                r.days_of_supply
+                    .map_or(Owned::Empty, |d| Owned::Text(two(d))),
             ]
         })
         .collect();
@@ -506,7 +513,13 @@ pub(crate) async fn suggestions(
         .collect();
     Ok(csv_table(
         name,
-        &["site", "gtin", "available", "reorder_point", "suggested_qty"],
+        &[
+            "site",
+            "gtin",
+            "available",
+            "reorder_point",
+            "suggested_qty",
+        ],
         rows,
     ))
 }

@@ -31,8 +31,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use self::progress::{AsnProgress, PickProgress};
-pub use crate::reports::replenishment::ReorderRule;
 pub use self::sled::SledStore;
+pub use crate::reports::replenishment::ReorderRule;
 
 /// The result of [`Store::push`] for a well-formed batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -130,13 +130,13 @@ use sled::transaction::{
 use sled::{Db, Tree};
 use time::OffsetDateTime;
 
+use super::ReorderRule;
 use super::{
     check_push, Comment, Discrepancy, DiscrepancyCount, DiscrepancyFilter, DiscrepancyKind,
     DiscrepancyStatus, HourCounter, HourlyCounts, MovementFilter, MovementPage, MovementRef,
     PushOutcome, Pushed, ReceivedLot, Resolution, Site, StockFilter, StockPage, StockPageQuery,
     StockPageStart, StockRow, StockSort, Store, StoreError, StoredMovement, OFFICE_DEVICE,
 };
-use super::ReorderRule;
 use crate::reconcile::{self, Document, Draft, Facts};
 
 /// Default sled page cache: small and explicit, because sled's own default (1 GiB) is far more than an edge

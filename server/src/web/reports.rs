@@ -47,8 +47,9 @@ fn date(q: &mut Fields, name: &str) -> Result<Option<Date>, PageError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     q.text(name)
         .map(|v| {
-            Date::parse(&v, format)
-                .map_err(|_| PageError::BadRequest(format!("{name}: {v:?} is not a date YYYY-MM-DD")))
+            Date::parse(&v, format).map_err(|_| {
+                PageError::BadRequest(format!("{name}: {v:?} is not a date YYYY-MM-DD"))
+            })
         })
         .transpose()
 }
@@ -70,7 +71,11 @@ fn ratio(x: Option<f64>) -> String {
 }
 
 /// `GET /reports`.
-pub(super) async fn page(session: Session, State(state): State<AppState>, mut q: Fields) -> PageResult {
+pub(super) async fn page(
+    session: Session,
+    State(state): State<AppState>,
+    mut q: Fields,
+) -> PageResult {
     let site = q.name("site")?;
     let today = super::today();
     let to = date(&mut q, "to")?.unwrap_or(today);

@@ -183,7 +183,12 @@ pub fn run(cfg: &Config) -> Result<(Table, Vec<String>)> {
             duration_ns(median * 1e9),
             times.len().to_string(),
             rows.to_string(),
-            if median <= TARGET_SECS { "yes" } else { "**no**" }.into(),
+            if median <= TARGET_SECS {
+                "yes"
+            } else {
+                "**no**"
+            }
+            .into(),
         ]);
     }
     drop(jobs);
