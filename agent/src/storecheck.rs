@@ -284,6 +284,7 @@ mod tests {
             expiry_tracked: false,
             serial_tracked: false,
             active: true,
+            unit_cost: None,
         })
     }
 

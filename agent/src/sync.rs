@@ -778,6 +778,7 @@ mod tests {
             expiry_tracked: false,
             serial_tracked: false,
             active: true,
+            unit_cost: None,
         })
     }
 

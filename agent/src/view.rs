@@ -640,6 +640,7 @@ mod tests {
             expiry_tracked: false,
             serial_tracked: false,
             active: true,
+            unit_cost: None,
         })
     }
 

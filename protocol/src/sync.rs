@@ -388,6 +388,10 @@ pub struct Item {
     /// False once the office deactivated it: devices stop accepting new receipts of it.
     #[serde(default = "yes")]
     pub active: bool,
+    /// What one unit is worth, in minor units of the site's currency (cents): an integer, so inventory values
+    /// are exact sums. Optional and omitted when absent, so agents and stored items from before it still decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_cost: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -697,6 +701,7 @@ mod tests {
                     expiry_tracked: false,
                     serial_tracked: false,
                     active: true,
+                    unit_cost: None,
                 }),
                 Change::Location(Location {
                     code: "A-01".into(),

@@ -875,6 +875,7 @@ mod tests {
                     expiry_tracked: false,
                     serial_tracked: false,
                     active: true,
+                    unit_cost: None,
                 });
             }
             let e = object_event(&stored(m), &master, PRIVATE_BASE).unwrap();

@@ -29,6 +29,7 @@ mod fsutil;
 pub mod import;
 pub mod metrics;
 pub mod reconcile;
+pub mod reports;
 mod routes;
 pub mod state;
 pub mod store;

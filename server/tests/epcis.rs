@@ -156,6 +156,7 @@ fn master_data(store: &dyn Store) {
         expiry_tracked: false,
         serial_tracked: false,
         active: true,
+        unit_cost: None,
     };
     store
         .put_items(&[item(GTIN, "EA"), item(GTIN_KG, "KGM")])

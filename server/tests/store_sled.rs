@@ -73,6 +73,7 @@ fn item(gtin: String) -> Item {
         expiry_tracked: false,
         serial_tracked: false,
         active: true,
+        unit_cost: None,
     }
 }
 

@@ -164,6 +164,7 @@ fn item(gtin: &str, description: &str) -> Item {
         expiry_tracked: false,
         serial_tracked: false,
         active: true,
+        unit_cost: None,
     }
 }
 

@@ -126,6 +126,7 @@ fn seed(f: &Fixture) {
         expiry_tracked: false,
         serial_tracked: false,
         active: true,
+        unit_cost: None,
     };
     s.put_items(&[item(G1), item(G2)]).unwrap();
     let loc = |code: &str| Location {

@@ -123,6 +123,11 @@ fn office_reconciles_in_a_browser() -> Result<()> {
         &format!("/v1/items/{}", GTINS[1]),
         json!({"description": "Gadget", "unit": "EA", "lot_tracked": true, "expiry_tracked": true}),
     )?;
+    // Gadgets are reordered 50 at a time below 100 units: the reports page shows the notice.
+    office.put(
+        &format!("/v1/sites/{SITE}/replenishment/{}", GTINS[1]),
+        json!({"reorder_point": 100, "reorder_qty": 50}),
+    )?;
     for code in ["DOCK-1", "A-01-02", "B-04-01"] {
         office.put(&format!("/v1/sites/{SITE}/locations/{code}"), json!({}))?;
     }
@@ -206,6 +211,7 @@ fn office_reconciles_in_a_browser() -> Result<()> {
     csv_download(&browser, &base, &downloads)?;
     resolve_discrepancy(&browser, &base)?;
     receipts_and_pick_lists(&browser, &base)?;
+    reports_page(&browser, &base, &office)?;
     device_goes_offline(&browser, &base, &mut agent)?;
     overview_and_tablet(&browser, &base)?;
     drop(scanner);
@@ -429,6 +435,35 @@ fn receipts_and_pick_lists(browser: &Browser, base: &str) -> Result<()> {
     browser.goto(&format!("{base}/pick-lists"))?;
     browser.wait_for("#pick-list-PL-1", WAIT)?;
     shot(browser, "08-pick-lists")?;
+    Ok(())
+}
+
+/// The reports page for this week: per-operator totals add up to the site's movements, the replenishment notice
+/// names the gadget (below its point of 100), and the expiring lot is listed.
+fn reports_page(browser: &Browser, base: &str, office: &Office) -> Result<()> {
+    browser.goto(&format!("{base}/reports?site={SITE}"))?;
+    browser.wait_for("#productivity-table", WAIT)?;
+    let total: u64 = attrs(browser, "tr[data-test=operator-row]", "data-movements")?
+        .iter()
+        .map(|v| v.parse::<u64>().unwrap_or(0))
+        .sum();
+    let movements = office.movements(SITE)?.len() as u64;
+    ensure!(
+        total == movements,
+        "operators' movements {total}, the site's {movements}"
+    );
+    let suggested = attrs(
+        browser,
+        &format!("#replenishment-notice li[data-gtin=\"{}\"]", GTINS[1]),
+        "data-suggested",
+    )?;
+    ensure!(suggested == ["50"], "replenishment notice: {suggested:?}");
+    let expiring = attrs(browser, "tr[data-test=expiry-row]", "data-gtin")?;
+    ensure!(
+        expiring.iter().any(|g| g == GTINS[1]),
+        "expiry rows: {expiring:?}"
+    );
+    shot(browser, "08b-reports")?;
     Ok(())
 }
 

@@ -132,6 +132,7 @@ mod fixture {
             expiry_tracked: flags.contains('e'),
             serial_tracked: flags.contains('s'),
             active,
+            unit_cost: None,
         }
     }
 

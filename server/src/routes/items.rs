@@ -40,6 +40,24 @@ pub(crate) struct ItemBody {
     serial_tracked: bool,
     #[serde(default = "yes")]
     active: bool,
+    /// Minor units (cents) per unit; see [`Item::unit_cost`].
+    #[serde(default)]
+    unit_cost: Option<u64>,
+}
+
+/// Largest accepted unit cost in minor units (10 billion in major units): a value of stock (units × cost) stays
+/// far inside `i64`.
+const MAX_UNIT_COST: u64 = 1_000_000_000_000;
+
+/// Checks a unit cost (minor units).
+fn unit_cost(cost: Option<u64>) -> Result<Option<u64>, ApiError> {
+    match cost {
+        Some(c) if c > MAX_UNIT_COST => Err(ApiError::bad_field(
+            "unit_cost",
+            format!("must be 0..={MAX_UNIT_COST} (minor units, e.g. cents)"),
+        )),
+        c => Ok(c),
+    }
 }
 
 fn yes() -> bool {
@@ -104,6 +122,7 @@ pub(crate) async fn put(
         Some(u) => unit("unit", &u)?,
         None => "EA".to_string(),
     };
+    let unit_cost = unit_cost(body.unit_cost)?;
     let item = Item {
         gtin,
         description: body.description,
@@ -112,6 +131,7 @@ pub(crate) async fn put(
         expiry_tracked: body.expiry_tracked,
         serial_tracked: body.serial_tracked,
         active: body.active,
+        unit_cost,
     };
     let store = state.store.clone();
     blocking(move || {
@@ -216,6 +236,10 @@ pub(super) fn items_from_json(bytes: &[u8]) -> Result<Vec<Item>, ApiError> {
         item.expiry_tracked = body.expiry_tracked;
         item.serial_tracked = body.serial_tracked;
         item.active = body.active;
+        let Some(cost) = bad.check(at, "unit_cost", unit_cost(body.unit_cost)) else {
+            continue;
+        };
+        item.unit_cost = cost;
         items.add(&mut bad, at, item);
     }
     bad.into_result()?;
@@ -250,6 +274,7 @@ fn check_item(
         expiry_tracked: false,
         serial_tracked: false,
         active: true,
+        unit_cost: None,
     })
 }
 

@@ -20,6 +20,7 @@ mod metrics;
 mod movements;
 mod openapi;
 mod pick_lists;
+mod reports;
 mod sites;
 mod stock;
 mod sync;
@@ -412,8 +413,62 @@ pub(crate) fn table() -> Vec<Route> {
         route("post", "/v1/webhooks/{id}/deliveries/{delivery}/retry", webhooks::retry)
             .doc("Make a failed or pending delivery due now with its attempts reset", (200, "WebhookDelivery"))
             .errors(&[400, 404, 409, 503]),
+        // Office: reports and replenishment (issue 9; definitions in README, Reports).
+        route("get", "/v1/reports/productivity", reports::productivity)
+            .doc("Movements, scans and picked units per operator and per device per hour, gate passes per hour (JSON, or CSV with format=csv)", (200, "ProductivityReport"))
+            .errors(&[400, 503])
+            .query(&[REPORT_SITE, SINCE, UNTIL, FORMAT]),
+        route("get", "/v1/reports/dock-to-stock", reports::dock_to_stock)
+            .doc("Receipt-to-put-away times (median, p90) per day of receipt, per pallet and per unit", (200, "DockToStockReport"))
+            .errors(&[400, 503])
+            .query(&[REPORT_SITE, SINCE, UNTIL, FORMAT]),
+        route("get", "/v1/reports/inventory", reports::inventory)
+            .doc("Stock levels and value (unit_cost) by location and item, as of a time", (200, "InventoryReport"))
+            .errors(&[400, 503])
+            .query(&[
+                REPORT_SITE,
+                ("location", "string", "only this location"),
+                ("gtin", "string", "only this item (GTIN-8/12/13/14)"),
+                ("as_of", "string", "RFC 3339: stock from movements with device time <= as_of; default now"),
+                FORMAT,
+            ]),
+        route("get", "/v1/reports/turnover", reports::turnover)
+            .doc("Stock turnover and days of supply per item over the period", (200, "TurnoverReport"))
+            .errors(&[400, 503])
+            .query(&[REPORT_SITE, SINCE, UNTIL, FORMAT]),
+        route("get", "/v1/reports/expiry", reports::expiry)
+            .doc("Stock expiring within N days, by location", (200, "ExpiryReport"))
+            .errors(&[400, 503])
+            .query(&[
+                REPORT_SITE,
+                ("as_of", "string", "RFC 3339: stock as of this time, its UTC day the report date; default now"),
+                ("days", "integer", "the horizon in days, 0..=3650, default 30"),
+                FORMAT,
+            ]),
+        route("put", "/v1/sites/{site}/replenishment/{gtin}", reports::put_rule)
+            .doc("Create (201) or replace (200) an item's reorder rule at a site", (200, "ReorderRule"))
+            .also_ok(201)
+            .errors(&[400, 503])
+            .body(Json("ReorderRuleBody")),
+        route("get", "/v1/replenishment", reports::suggestions)
+            .doc("Items below their reorder point and what to order (JSON, or CSV for purchasing with format=csv)", (200, "Suggestions"))
+            .errors(&[400, 503])
+            .query(&[SITE, FORMAT]),
     ]
 }
+
+const REPORT_SITE: (&str, &str, &str) = ("site", "string", "the site (required)");
+const SINCE: (&str, &str, &str) = (
+    "since",
+    "string",
+    "RFC 3339: device time >= since (required)",
+);
+const UNTIL: (&str, &str, &str) = (
+    "until",
+    "string",
+    "RFC 3339: device time < until, at most 366 days after since (required)",
+);
+const FORMAT: (&str, &str, &str) = ("format", "string", "json | csv");
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such route".into())

@@ -490,6 +490,31 @@ fn schemas() -> Value {
             "gtin": gtin14, "description": string(), "unit": {"type": "string", "default": "EA"},
             "lot_tracked": boolean(false), "expiry_tracked": boolean(false), "serial_tracked": boolean(false),
             "active": boolean(true),
+            "unit_cost": {"type": "integer", "minimum": 0, "description": "minor units (cents) per unit; absent when unknown"},
+        }),
+    );
+    let work_row = object(
+        &["hour", "who", "movements", "scans", "picked_units"],
+        json!({
+            "hour": time(), "who": nullable("string"), "movements": count(), "scans": count(), "picked_units": count(),
+        }),
+    );
+    let dock_day = object(
+        &[
+            "day",
+            "pallets",
+            "pallet_median_seconds",
+            "pallet_p90_seconds",
+            "units",
+            "unit_median_seconds",
+            "unit_p90_seconds",
+            "pending_pallets",
+            "pending_units",
+        ],
+        json!({
+            "day": string(), "pallets": count(), "pallet_median_seconds": nullable("integer"), "pallet_p90_seconds": nullable("integer"),
+            "units": count(), "unit_median_seconds": nullable("integer"), "unit_p90_seconds": nullable("integer"),
+            "pending_pallets": count(), "pending_units": count(),
         }),
     );
     let location_props = json!({
@@ -636,6 +661,7 @@ fn schemas() -> Value {
             "unit": or_null(json!({"type": "string", "pattern": "^[A-Za-z0-9]{1,16}$", "default": "EA"})),
             "lot_tracked": boolean(false), "expiry_tracked": boolean(false), "serial_tracked": boolean(false),
             "active": boolean(true),
+            "unit_cost": or_null(json!({"type": "integer", "minimum": 0, "maximum": 1_000_000_000_000_u64, "description": "minor units (cents) per unit"})),
         })),
         "ItemPage": object(&["items", "next"], json!({"items": array(reference("Item")), "next": nullable("string")})),
         "ImportResult": object(&["dry_run"], json!({
@@ -709,6 +735,49 @@ fn schemas() -> Value {
             "resolution": {"oneOf": [resolution, {"type": "null"}]},
         })),
         "Discrepancies": object(&["discrepancies"], json!({"discrepancies": array(reference("Discrepancy"))})),
+        // Reports and replenishment (issue 9).
+        "ProductivityReport": object(&["by_operator", "by_device", "gate_passes"], json!({
+            "by_operator": array(work_row.clone()), "by_device": array(work_row),
+            "gate_passes": array(object(&["hour", "passes"], json!({"hour": time(), "passes": count()}))),
+        })),
+        "DockToStockReport": object(&["days", "total"], json!({"days": array(dock_day.clone()), "total": dock_day})),
+        "InventoryReport": object(&["as_of", "rows", "items", "total_value"], json!({
+            "as_of": time(),
+            "rows": array(object(&["location", "gtin", "lot", "qty", "unit_cost", "value"], json!({
+                "location": string(), "gtin": string(), "lot": nullable("string"), "qty": {"type": "integer"},
+                "unit_cost": nullable("integer"), "value": nullable("integer"),
+            }))),
+            "items": array(object(&["gtin", "qty", "value"], json!({"gtin": string(), "qty": {"type": "integer"}, "value": nullable("integer")}))),
+            "total_value": {"type": "integer"},
+        })),
+        "TurnoverReport": object(&["items"], json!({"items": array(object(
+            &["gtin", "opening", "closing", "out_units", "average_stock", "turnover", "days_of_supply"],
+            json!({
+                "gtin": string(), "opening": {"type": "integer"}, "closing": {"type": "integer"}, "out_units": count(),
+                "average_stock": {"type": "number"}, "turnover": nullable("number"), "days_of_supply": nullable("number"),
+            }),
+        ))})),
+        "ExpiryReport": object(&["date", "days", "rows", "locations"], json!({
+            "date": date(), "days": count(),
+            "rows": array(object(&["location", "gtin", "lot", "expiry", "qty", "days_left"], json!({
+                "location": string(), "gtin": string(), "lot": nullable("string"), "expiry": string(),
+                "qty": {"type": "integer"}, "days_left": nullable("integer"),
+            }))),
+            "locations": array(object(&["location", "qty"], json!({"location": string(), "qty": {"type": "integer"}}))),
+        })),
+        "ReorderRule": object(&["site", "gtin", "reorder_point", "reorder_qty", "max"], json!({
+            "site": string(), "gtin": string(), "reorder_point": count(),
+            "reorder_qty": nullable("integer"), "max": nullable("integer"),
+        })),
+        "ReorderRuleBody": closed(&["reorder_point"], json!({
+            "reorder_point": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000, "description": "reorder when available stock is below this"},
+            "reorder_qty": or_null(json!({"type": "integer", "minimum": 1, "maximum": 1_000_000_000, "description": "fixed order quantity; exactly one of reorder_qty and max"})),
+            "max": or_null(json!({"type": "integer", "minimum": 1, "maximum": 1_000_000_000, "description": "order up to this level (min/max), at least reorder_point"})),
+        })),
+        "Suggestions": object(&["suggestions"], json!({"suggestions": array(object(
+            &["site", "gtin", "available", "reorder_point", "suggested_qty"],
+            json!({"site": string(), "gtin": string(), "available": {"type": "integer"}, "reorder_point": count(), "suggested_qty": count()}),
+        ))})),
         "CommentBody": closed(&["author", "text"], json!({
             "author": text(1, 64),
             "text": text(1, 4000),

@@ -32,6 +32,7 @@ use time::OffsetDateTime;
 
 pub use self::progress::{AsnProgress, PickProgress};
 pub use self::sled::SledStore;
+pub use crate::reports::replenishment::ReorderRule;
 
 /// The result of [`Store::push`] for a well-formed batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -664,6 +665,13 @@ pub trait Store: Send + Sync {
         since: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<Vec<SiteScanStat>, StoreError>;
+
+    /// Creates or replaces the reorder rule of `(rule.site, rule.gtin)` (issue 9; see
+    /// [`crate::reports::replenishment`]). Callers validate the rule first.
+    fn put_reorder_rule(&self, rule: &ReorderRule) -> Result<(), StoreError>;
+
+    /// The reorder rules of `site` (every site when `None`), by site then GTIN.
+    fn reorder_rules(&self, site: Option<&str>) -> Result<Vec<ReorderRule>, StoreError>;
 }
 
 /// One refused-scan counter as [`Store::scan_stats`] answers it.

@@ -18,6 +18,7 @@
 //! pick_lists     (id pk, site, status, body jsonb)
 //! changes        (change_seq unique, (entity_kind, entity_id) pk, site NULL = global, body jsonb)
 //! discrepancies  (id bigserial pk, site, kind, status, body jsonb)
+//! reorder_rules  ((site, gtin) pk, body jsonb)                 replenishment rules (issue 9)
 //! devices        (device_id pk, site, token_sha256 unique, enrolled_at, revoked_at, last_seen, backlog,
 //!                 backlog_at, user_agent)                       the device registry (devices/postgres.rs)
 //! ```
@@ -121,7 +122,7 @@ use crate::store::{
     Site, StockFilter, StockRow, Store, StoreError, StoredMovement, OFFICE_DEVICE,
 };
 use crate::store::{HourCounter, HourlyCounts, ReceivedLot, SiteScanStat};
-use crate::store::{StockPage, StockPageQuery, StockPageStart, StockSort};
+use crate::store::{ReorderRule, StockPage, StockPageQuery, StockPageStart, StockSort};
 use crate::webhooks::OfficeEvent;
 
 #[path = "postgres_webhooks.rs"]
@@ -169,6 +170,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         9,
         "webhooks",
         include_str!("../../migrations/0009_webhooks.sql"),
+    ),
+    (
+        10,
+        "reorder_rules",
+        include_str!("../../migrations/0010_reorder_rules.sql"),
     ),
 ];
 
@@ -1231,6 +1237,31 @@ impl Store for PgStore {
 
     fn webhooks(&self) -> Option<&dyn crate::webhooks::WebhookStore> {
         Some(self)
+    }
+
+    fn put_reorder_rule(&self, rule: &ReorderRule) -> Result<(), StoreError> {
+        let body = encode(rule)?;
+        self.in_tx(true, |tx| {
+            tx.execute(
+                "INSERT INTO reorder_rules (site, gtin, body) VALUES ($1, $2, $3::text::jsonb)
+                 ON CONFLICT (site, gtin) DO UPDATE SET body = EXCLUDED.body",
+                &[&rule.site, &rule.gtin, &body],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn reorder_rules(&self, site: Option<&str>) -> Result<Vec<ReorderRule>, StoreError> {
+        self.with_conn(true, |c| {
+            c.query(
+                "SELECT body::text FROM reorder_rules WHERE ($1::text IS NULL OR site = $1)
+                 ORDER BY site, gtin",
+                &[&site],
+            )?
+            .iter()
+            .map(|r| decode("reorder_rules", r.get(0)).map_err(Fail::from))
+            .collect()
+        })
     }
 }
 

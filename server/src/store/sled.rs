@@ -24,6 +24,7 @@
 //! changes         change_seq (u64)                                  -> site ++ 0x00 ++ Change as JSON (site empty: all sites)
 //! change_index    "i" 0x00 gtin | "l" 0x00 site 0x00 code | "a" 0x00 asn | "p" 0x00 pick list   -> change_seq (u64)
 //! refs            reference ++ 0x00 ++ server_seq (u64)             -> the movement's key (device_id ++ 0x00 ++ seq)
+//! reorder_rules   site ++ 0x00 ++ gtin                              -> ReorderRule as JSON (issue 9)
 //! outbox          seq (u64)                                         -> webhook office event as JSON (sled_webhooks.rs,
 //!                                                                      with the webhook trees; meta "outbox_seq")
 //! ```
@@ -131,6 +132,7 @@ use sled::transaction::{
 use sled::{Db, Tree};
 use time::OffsetDateTime;
 
+use super::ReorderRule;
 use super::{
     check_push, Comment, Discrepancy, DiscrepancyCount, DiscrepancyFilter, DiscrepancyKind,
     DiscrepancyStatus, HourCounter, HourlyCounts, MovementFilter, MovementPage, MovementRef,
@@ -176,9 +178,10 @@ enum T {
     ScanStats,
     /// Webhook office events (sled_webhooks.rs).
     Outbox,
+    ReorderRules,
 }
 
-const TREE_NAMES: [&str; 18] = [
+const TREE_NAMES: [&str; 19] = [
     "meta",
     "movements",
     "high_water",
@@ -197,6 +200,7 @@ const TREE_NAMES: [&str; 18] = [
     "refs",
     "scan_stats",
     "outbox",
+    "reorder_rules",
 ];
 
 impl T {
@@ -2043,6 +2047,25 @@ impl Store for SledStore {
 
     fn webhooks(&self) -> Option<&dyn crate::webhooks::WebhookStore> {
         Some(self)
+    }
+
+    fn put_reorder_rule(&self, rule: &ReorderRule) -> Result<(), StoreError> {
+        check_text("site", &rule.site)?;
+        check_text("gtin", &rule.gtin)?;
+        let key = text_key(&[&rule.site, &rule.gtin]);
+        self.write(|tx, _| tx.put_json(T::ReorderRules, &key, rule))
+    }
+
+    fn reorder_rules(&self, site: Option<&str>) -> Result<Vec<ReorderRule>, StoreError> {
+        let prefix = match site {
+            Some(site) => {
+                let mut p = site.as_bytes().to_vec();
+                p.push(0);
+                p
+            }
+            None => Vec::new(),
+        };
+        self.scan_json(T::ReorderRules, &prefix)
     }
 }
 

@@ -27,6 +27,8 @@ pub enum Nav {
     Overview,
     /// `/webhooks` (ERP endpoints and failing deliveries).
     Webhooks,
+    /// `/reports` (issue 9).
+    Reports,
     /// No section is current.
     None,
 }
@@ -50,6 +52,7 @@ const NAV: &[(Nav, &str, &str, &str)] = &[
     ),
     (Nav::Overview, "/overview", "Overview", "nav-overview"),
     (Nav::Webhooks, "/webhooks", "Webhooks", "nav-webhooks"),
+    (Nav::Reports, "/reports", "Reports", "nav-reports"),
 ];
 
 fn head(title: &str) -> Markup {

@@ -55,7 +55,7 @@
 //! Ids are unique per page; `data-test` marks repeated elements; table rows also carry their key as `data-*`.
 //!
 //! ```text
-//! every page      #nav, nav links #nav-stock #nav-devices #nav-discrepancies #nav-receipts #nav-pick-lists
+//! every page      #nav, nav links #nav-stock #nav-devices #nav-discrepancies #nav-receipts #nav-pick-lists #nav-reports
 //!                 (the current one has aria-current="page"), #logout (form) with #logout-button, #content, h1#title
 //! error page      #error (the message), status in data-status
 //! login           #login-form, #token (password input), #login-button, #login-error (only after a failure),
@@ -102,6 +102,7 @@ pub mod layout;
 mod live;
 mod pick_lists;
 mod receipts;
+mod reports;
 pub mod session;
 mod stock;
 mod trail;
@@ -205,6 +206,7 @@ fn table() -> Vec<Page> {
         page("get", "/live/discrepancies", get(live::discrepancies)),
         public("get", live::SCRIPT_PATH, get(live::script)),
         page("get", "/webhooks", get(webhooks::page)),
+        page("get", "/reports", get(reports::page)),
     ]
 }
 

@@ -79,6 +79,7 @@ pub const CASES: &[(&str, Case)] = &[
         scan_stats_keep_the_largest_total,
     ),
     ("create_asns_all_or_none", create_asns_all_or_none),
+    ("reorder_rules", reorder_rules),
 ];
 
 /// Runs every case, each on a store from `make`; panics naming every case that failed.
@@ -120,7 +121,8 @@ macro_rules! conformance_tests {
             unknown_reference_and_cancelled_pick unknown_item_and_location comment_and_resolve
             refused_document_updates asn_progress pick_list_progress movements_per_hour
             discrepancies_after stock_expiry stock_pages push_reports_the_mark_it_met
-            scan_stats_keep_the_largest_total create_asns_all_or_none);
+            scan_stats_keep_the_largest_total create_asns_all_or_none
+            reorder_rules);
     };
 }
 pub(crate) use conformance_tests;
@@ -199,6 +201,7 @@ fn item(gtin: &str, description: &str) -> Item {
         expiry_tracked: false,
         serial_tracked: false,
         active: true,
+        unit_cost: None,
     }
 }
 
@@ -2582,4 +2585,35 @@ pub fn create_asns_all_or_none(store: &dyn Store) {
     after[1][0].status = DocStatus::Open;
     assert_eq!(after, before, "nothing of a refused batch is stored");
     assert_eq!(pull_all(store, SITE, cursor).1, vec![]);
+}
+
+/// Reorder rules (issue 9): stored per (site, item), replaced by a second put, listed per site or all, by site then
+/// GTIN.
+pub fn reorder_rules(store: &dyn Store) {
+    use dockhand_server::store::ReorderRule;
+    let rule =
+        |site: &str, gtin: &str, point: u64, qty: Option<u64>, max: Option<u64>| ReorderRule {
+            site: site.into(),
+            gtin: gtin.into(),
+            reorder_point: point,
+            reorder_qty: qty,
+            max,
+        };
+    assert!(store.reorder_rules(None).unwrap().is_empty());
+    let rules = [
+        rule("WH2", "09506000134352", 5, Some(10), None),
+        rule("WH1", "09506000134352", 7, None, Some(40)),
+        rule("WH1", "05901234123457", 1, Some(3), None),
+    ];
+    for r in &rules {
+        store.put_reorder_rule(r).unwrap();
+    }
+    let replaced = rule("WH1", "09506000134352", 9, Some(12), None);
+    store.put_reorder_rule(&replaced).unwrap();
+    let want_wh1 = vec![rules[2].clone(), replaced.clone()];
+    assert_eq!(store.reorder_rules(Some("WH1")).unwrap(), want_wh1);
+    let mut want_all = want_wh1;
+    want_all.push(rules[0].clone());
+    assert_eq!(store.reorder_rules(None).unwrap(), want_all);
+    assert!(store.reorder_rules(Some("WH")).unwrap().is_empty());
 }

@@ -221,6 +221,7 @@ fn measure(rt: &tokio::runtime::Runtime, cfg: &Config, scale: usize) -> Result<P
             expiry_tracked: false,
             serial_tracked: false,
             active: true,
+            unit_cost: None,
         })
         .collect();
     for chunk in all_items.chunks(5_000) {

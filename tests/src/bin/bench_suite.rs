@@ -26,6 +26,8 @@ mod machine;
 mod markdown;
 #[path = "../bench_suite/memory.rs"]
 mod memory;
+#[path = "../bench_suite/reports.rs"]
+mod reports;
 #[path = "../bench_suite/scaling.rs"]
 mod scaling;
 
@@ -57,10 +59,11 @@ enum Section {
     Scaling,
     Memory,
     Webhooks,
+    Reports,
 }
 
 impl Section {
-    const ALL: [Section; 10] = [
+    const ALL: [Section; 11] = [
         Section::Decode,
         Section::Smoothing,
         Section::Spine,
@@ -71,6 +74,7 @@ impl Section {
         Section::Scaling,
         Section::Memory,
         Section::Webhooks,
+        Section::Reports,
     ];
 
     /// The name `--only` takes.
@@ -86,6 +90,7 @@ impl Section {
             Section::Scaling => "scaling",
             Section::Memory => "memory",
             Section::Webhooks => "webhooks",
+            Section::Reports => "reports",
         }
     }
 
@@ -107,6 +112,7 @@ impl Section {
             Section::Scaling => "Scaling: the server as the data grows 10× and 100×",
             Section::Memory => "Memory: server RSS under load, agent RSS after a day of scans",
             Section::Webhooks => "Webhooks: ingest while the ERP endpoint is down (issue 9)",
+            Section::Reports => "Reports over a year of a busy site on PostgreSQL (issue 9)",
         }
     }
 
@@ -123,6 +129,7 @@ impl Section {
             Section::Scaling => include_str!("../../../bench/prose/scaling.md"),
             Section::Memory => include_str!("../../../bench/prose/memory.md"),
             Section::Webhooks => include_str!("../../../bench/prose/webhooks.md"),
+            Section::Reports => include_str!("../../../bench/prose/reports.md"),
         }
     }
 
@@ -734,6 +741,26 @@ fn own_section(section: Section, quick: bool, out: &mut Outcome) -> Result<()> {
                 measured: markdown::mib(agent_day),
                 met: Some(agent_day <= memory::AGENT_BUDGET_BYTES),
             });
+        }
+        Section::Reports => {
+            let cfg = if quick {
+                reports::Config::quick()
+            } else {
+                reports::Config::full()
+            };
+            let (table, log) = reports::run(&cfg)?;
+            for row in &table.rows {
+                let median = row[1].clone();
+                out.targets.push(Target {
+                    issue: "issue 9",
+                    what: format!("{} over {} movements (PostgreSQL)", row[0], cfg.movements),
+                    target: format!("≤ {} s", reports::TARGET_SECS),
+                    met: Some(row[4] == "yes"),
+                    measured: median,
+                });
+            }
+            out.table = Some(table.render());
+            out.log = log;
         }
         other => bail!("{} is not measured by the suite itself", other.key()),
     }

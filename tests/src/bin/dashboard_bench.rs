@@ -96,6 +96,7 @@ fn fill(store: &dyn Store) -> Result<usize> {
             expiry_tracked: true,
             serial_tracked: false,
             active: true,
+            unit_cost: None,
         })
         .collect();
     store.put_items(&items)?;

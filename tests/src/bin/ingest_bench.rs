@@ -162,6 +162,7 @@ fn item(gtin: &str) -> Item {
         expiry_tracked: false,
         serial_tracked: false,
         active: true,
+        unit_cost: None,
     }
 }
 

@@ -109,6 +109,7 @@ fn master_data(store: &dyn Store) -> Result<()> {
             expiry_tracked: false,
             serial_tracked: false,
             active: true,
+            unit_cost: None,
         })
         .collect();
     store.put_items(&items)?;

@@ -94,6 +94,7 @@ fn in_process() -> Result<((f64, f64), (f64, f64))> {
                 expiry_tracked: false,
                 serial_tracked: false,
                 active: true,
+                unit_cost: None,
             })
         })
         .collect();
