@@ -13,7 +13,7 @@ use dockhand_protocol::sync::{Movement, MovementKind, MovementSource, PushReques
 use dockhand_tests::browser::{Browser, Element};
 use dockhand_tests::{
     bin_dir, enroll, free_port, item_scan, wait_until, AgentProc, AgentSpec, Office, Scanner,
-    ServerProc, GTINS,
+    ServerProc, GTINS, NAK,
 };
 use serde_json::json;
 
@@ -163,6 +163,9 @@ fn office_reconciles_in_a_browser() -> Result<()> {
         ensure!(ack == Some(0x06), "scan not confirmed: {ack:?}");
     }
     wait_until(WAIT, || Ok(office.movements(SITE)?.len() == 3))?;
+    // A barcode that does not decode: refused, and counted for the reports page's pick accuracy.
+    let nak = scanner.scan_and_wait("]C1NOT-GS1", WAIT)?;
+    ensure!(nak == Some(NAK), "an undecodable scan: {nak:?}");
 
     // A scripted second device: 5 gadgets expiring soon into B-04-01, and 2 moved out of A-01-02, which holds
     // none: stock there goes negative, a discrepancy for the office.
@@ -463,6 +466,14 @@ fn reports_page(browser: &Browser, base: &str, office: &Office) -> Result<()> {
         expiring.iter().any(|g| g == GTINS[1]),
         "expiry rows: {expiring:?}"
     );
+    // The refused scans (the undecodable one, and any receipt refused before the ASN was pulled) reach the
+    // page once the agent has reported its counters, on its pull cadence.
+    wait_until(WAIT, || {
+        browser.goto(&format!("{base}/reports?site={SITE}"))?;
+        browser.wait_for("#accuracy-table", WAIT)?;
+        let refused = attrs(browser, "tr[data-test=accuracy-row]", "data-refused")?;
+        Ok(refused.iter().any(|n| n.parse::<u64>().unwrap_or(0) >= 1))
+    })?;
     shot(browser, "08b-reports")?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! The table is the single list of routes: [`app`] registers exactly its entries and [`openapi`] describes exactly
 //! its entries, so the OpenAPI document cannot forget a route.
 
-mod accuracy;
+pub(crate) mod accuracy;
 mod asn_import;
 mod asns;
 mod devices;

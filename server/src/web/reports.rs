@@ -17,6 +17,7 @@
 //! #turnover-table      tr[data-test=turnover-row] data-gtin data-out
 //! #inventory-table     tr[data-test=inventory-item] data-gtin data-qty data-value; #inventory-total data-value
 //! #expiry-table        tr[data-test=expiry-row] data-location data-gtin data-qty
+//! #accuracy-table      tr[data-test=accuracy-row] data-who data-picks data-shorts data-mistakes data-refused
 //! ```
 
 use std::collections::BTreeMap;
@@ -41,6 +42,7 @@ struct Reports {
     inventory: Inventory,
     expiry: Expiry,
     suggestions: Vec<Suggestion>,
+    accuracy: crate::routes::accuracy::PickAccuracy,
 }
 
 fn date(q: &mut Fields, name: &str) -> Result<Option<Date>, PageError> {
@@ -110,6 +112,7 @@ pub(super) async fn page(
             inventory: reports::load_inventory(s, &filter, as_of)?,
             expiry: reports::load_expiry(s, &site, as_of, u32::try_from(days).unwrap_or(u32::MAX))?,
             suggestions: replenishment::suggestions(s, Some(&site))?,
+            accuracy: crate::routes::accuracy::compute(s, &site, period.since(), period.until())?,
         };
         Ok((Some(site), Some(reports)))
     })
@@ -169,6 +172,30 @@ fn sections(site: &str, r: &Reports) -> Markup {
             }
         }
         p #gate-passes data-passes=(passes) { "Gate passes: " (passes) }
+        h2 { "Pick accuracy" }
+        table #accuracy-table {
+            thead { tr {
+                th { "Operator" } th { "Picks" } th { "Picked units" } th { "Short lines" }
+                th { "Mistakes caught" } th { "Refused scans" }
+            } }
+            tbody {
+                @for o in &r.accuracy.operators {
+                    @let refused: u64 = o.refused.values().sum();
+                    @let who = o.operator.as_deref();
+                    tr data-test="accuracy-row" data-who=(who.unwrap_or("")) data-picks=(o.picks)
+                        data-shorts=(o.short_picks) data-mistakes=(o.mistakes) data-refused=(refused) {
+                        td { (who.unwrap_or("(none)")) } td { (o.picks) } td { (o.picked_units) }
+                        td { (o.short_picks) } td { (o.mistakes) }
+                        td {
+                            (refused)
+                            @for (reason, n) in o.refused.iter().filter(|(_, n)| **n > 0) {
+                                " · " (reason) " " (n)
+                            }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "Dock to stock" }
         table #dock-to-stock-table {
             thead { tr {
