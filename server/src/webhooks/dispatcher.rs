@@ -10,6 +10,14 @@
 //!    at most [`PER_ENDPOINT`] requests in flight, so a slow endpoint holds its own slots and nobody else's; a
 //!    request that outlives the timeout counts as a failure.
 //!
+//! 3. **Replenishment.** Every [`REPLENISH_EVERY`], when an endpoint subscribes to `replenishment.suggested`, the
+//!    leading node computes the replenishment suggestions ([`crate::reports::replenishment::suggestions`], from
+//!    current stock) and appends one event per item below its point per UTC day to the outbox, with the id
+//!    `replenishment:{site}:{gtin}:{YYYY-MM-DD}`: purchasing hears of an item when it falls below its point and
+//!    again each day it stays there. The ids announced today are remembered in memory only, so a restart or a new
+//!    leading node may append an event of the same id again: delivery is at-least-once and receivers deduplicate
+//!    by event id (README, Webhooks).
+//!
 //! Nothing here touches the push path: ingest only writes the logs it writes anyway, so a failing or
 //! blackholing endpoint costs pushes nothing but the dispatcher's own reads (BENCHMARKS.md, "Webhooks").
 //! The store calls are blocking and run on the blocking pool, never on an async worker.
@@ -35,6 +43,8 @@ const DUE_BATCH: usize = 64;
 const PAGES_PER_TICK: usize = 20;
 /// How long a node that does not hold the dispatch lock waits before trying again.
 const FOLLOWER_WAIT: Duration = Duration::from_secs(2);
+/// How often the leading node looks for items below their reorder point.
+pub const REPLENISH_EVERY: Duration = Duration::from_secs(30);
 /// The longest error text kept with a delivery.
 const MAX_ERROR: usize = 300;
 
@@ -95,6 +105,8 @@ pub async fn run(
     let mut failing_since: Option<OffsetDateTime> = None;
     let mut was_leading = false;
     let mut requests = tokio::task::JoinSet::new();
+    let mut announced: HashSet<String> = HashSet::new();
+    let mut next_replenish = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -144,6 +156,18 @@ pub async fn run(
                 continue;
             }
         }
+        if tokio::time::Instant::now() >= next_replenish {
+            next_replenish = tokio::time::Instant::now() + REPLENISH_EVERY;
+            let (s, known) = (state.clone(), std::mem::take(&mut announced));
+            match tokio::task::spawn_blocking(move || s.announce_replenishment(known)).await {
+                Ok(Ok(now_known)) => announced = now_known,
+                Ok(Err((known, e))) => {
+                    announced = known;
+                    tracing::warn!(error = %e, "webhooks: replenishment suggestions not announced; next look in 30 s");
+                }
+                Err(e) => tracing::error!(error = %e, "webhooks: replenishment look panicked"),
+            }
+        }
         let s = state.clone();
         let due = match tokio::task::spawn_blocking(move || s.take_due()).await {
             Ok(Ok(due)) => due,
@@ -186,6 +210,56 @@ impl Shared {
         self.store
             .webhooks()
             .unwrap_or_else(|| unreachable!("checked in run"))
+    }
+
+    /// Appends a `replenishment.suggested` event for every item below its point whose id for today is not in
+    /// `known` (see the module docs); answers the ids announced today. Does nothing when no endpoint listens.
+    #[allow(clippy::result_large_err)]
+    fn announce_replenishment(
+        &self,
+        known: HashSet<String>,
+    ) -> Result<HashSet<String>, (HashSet<String>, StoreError)> {
+        let hooks = self.hooks();
+        let listening = match hooks.endpoints() {
+            Ok(e) => e
+                .iter()
+                .any(|e| e.events.contains(&EventKind::ReplenishmentSuggested)),
+            Err(e) => return Err((known, e)),
+        };
+        if !listening {
+            return Ok(known);
+        }
+        let now = OffsetDateTime::now_utc();
+        let suggestions =
+            match crate::reports::replenishment::suggestions(self.store.as_ref(), None) {
+                Ok(s) => s,
+                Err(e) => return Err((known, e)),
+            };
+        let day = now.date().to_string();
+        // Yesterday's ids can never come again: keep only today's.
+        let mut known: HashSet<String> =
+            known.into_iter().filter(|id| id.ends_with(&day)).collect();
+        for s in suggestions {
+            let id = replenishment_event_id(&s.site, &s.gtin, now.date());
+            if known.contains(&id) {
+                continue;
+            }
+            let data = match to_value(&s) {
+                Ok(d) => d,
+                Err(e) => return Err((known, e)),
+            };
+            let event = Event {
+                id: id.clone(),
+                kind: EventKind::ReplenishmentSuggested,
+                occurred_at: now,
+                data,
+            };
+            if let Err(e) = hooks.enqueue_event(&event) {
+                return Err((known, e));
+            }
+            known.insert(id);
+        }
+        Ok(known)
     }
 
     /// Expands every log until caught up or [`PAGES_PER_TICK`] pages were queued.
@@ -424,6 +498,11 @@ fn fan_out(
     Ok(())
 }
 
+/// The id of the day's `replenishment.suggested` event for an item at a site.
+pub fn replenishment_event_id(site: &str, gtin: &str, day: time::Date) -> String {
+    format!("replenishment:{site}:{gtin}:{day}")
+}
+
 fn to_value<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(v).map_err(|e| StoreError::Corrupt {
         tree: "webhooks",
@@ -449,4 +528,90 @@ fn describe(e: &reqwest::Error) -> String {
         text.push('…');
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ReorderRule, SledStore};
+
+    fn shared(store: Arc<dyn Store>) -> Shared {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Shared {
+            store,
+            client: reqwest::Client::new(),
+            config: DispatchConfig::default(),
+            in_flight: Mutex::new(HashSet::new()),
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn endpoint(id: &str, events: Vec<EventKind>) -> Endpoint {
+        Endpoint {
+            id: id.into(),
+            url: "http://127.0.0.1:9/hook".into(),
+            events,
+            description: String::new(),
+            secret: "00".repeat(32),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn items_below_their_point_are_announced_once_a_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path(), 16 << 20).unwrap());
+        let s = shared(store.clone());
+        let hooks = store.webhooks().unwrap();
+        let gtin = "09506000134352";
+        store
+            .put_reorder_rule(&ReorderRule {
+                site: "WH1".into(),
+                gtin: gtin.into(),
+                reorder_point: 5,
+                reorder_qty: Some(20),
+                max: None,
+            })
+            .unwrap();
+        let outbox = || -> Vec<Event> {
+            hooks
+                .outbox_after(0, 100)
+                .unwrap()
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect()
+        };
+        // Nobody listens for the kind: nothing is appended.
+        hooks
+            .put_endpoint(&endpoint("wh_a", vec![EventKind::MovementApplied]))
+            .unwrap();
+        let known = s.announce_replenishment(HashSet::new()).unwrap();
+        assert!(known.is_empty() && outbox().is_empty());
+        // A listener: the item (no stock, point 5) is announced once, however often the dispatcher looks.
+        hooks
+            .put_endpoint(&endpoint("wh_b", vec![EventKind::ReplenishmentSuggested]))
+            .unwrap();
+        let known = s.announce_replenishment(known).unwrap();
+        let known = s.announce_replenishment(known).unwrap();
+        let events = outbox();
+        let today = OffsetDateTime::now_utc().date();
+        let id = replenishment_event_id("WH1", gtin, today);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].id, id);
+        assert_eq!(events[0].kind, EventKind::ReplenishmentSuggested);
+        assert_eq!(events[0].data["suggested_qty"], 20);
+        assert_eq!(known, HashSet::from([id.clone()]));
+        // Yesterday's ids are forgotten; a restart (nothing known) appends the same id again, which receivers
+        // deduplicate.
+        let stale = HashSet::from([replenishment_event_id(
+            "WH1",
+            gtin,
+            today.previous_day().unwrap(),
+        )]);
+        let known = s.announce_replenishment(stale).unwrap();
+        assert_eq!(known, HashSet::from([id.clone()]));
+        let events = outbox();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].id, id);
+    }
 }
