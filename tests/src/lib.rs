@@ -773,6 +773,70 @@ impl LinkProxy {
     }
 }
 
+/// The median of a bench's repeated runs; the mean of the two middle values for an even count. `v` must not be
+/// empty.
+pub fn bench_median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let mid = v.len() / 2;
+    if v.len().is_multiple_of(2) {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    }
+}
+
+/// How many runs a bench repeats: `DOCKHAND_BENCH_RUNS`, else `default`; a value that is not a whole number of at
+/// least 1 is an error, not a silent default.
+pub fn bench_runs(default: usize) -> Result<usize> {
+    match std::env::var("DOCKHAND_BENCH_RUNS") {
+        Err(std::env::VarError::NotPresent) => Ok(default),
+        Err(e) => bail!("DOCKHAND_BENCH_RUNS: {e}"),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => bail!("DOCKHAND_BENCH_RUNS={v:?}: expected a whole number of runs, at least 1"),
+        },
+    }
+}
+
+/// The ingest benches' master data: sites `WH0..WH{sites-1}`, each with the location DOCK-1, and the five
+/// [`GTINS`] as lot-tracked items, so every [`bench_receipt`] references known data.
+pub fn bench_master_data(store: &dyn dockhand_server::Store, sites: usize) -> Result<()> {
+    use dockhand_protocol::sync::{Item, Location};
+    for s in 0..sites {
+        let code = format!("WH{s}");
+        store.put_site(&dockhand_server::store::Site {
+            code: code.clone(),
+            name: code.clone(),
+            active: true,
+        })?;
+        store.put_locations(
+            &code,
+            &[Location {
+                code: "DOCK-1".into(),
+                gln: None,
+                zone: None,
+                active: true,
+            }],
+        )?;
+    }
+    let items: Vec<Item> = GTINS
+        .iter()
+        .map(|g| Item {
+            gtin: (*g).into(),
+            description: format!("item {g}"),
+            unit: "EA".into(),
+            lot_tracked: true,
+            expiry_tracked: false,
+            serial_tracked: false,
+            active: true,
+            unit_cost: None,
+        })
+        .collect();
+    store.put_items(&items)?;
+    Ok(())
+}
+
 /// The benches' standard receipt: device `device`'s movement `seq`, one unit of `GTINS[seq % 5]` with lot
 /// `L{seq % 97}` (expiring 2027-12-31) into DOCK-1, scanned as GS1-128 by op1 at the Unix epoch plus `seq` seconds.
 /// A bench that needs another shape changes fields with struct update syntax.

@@ -46,10 +46,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use dockhand_protocol::sync::{Item, Location, Movement, PushRequest};
-use dockhand_server::store::Site;
+use dockhand_protocol::sync::{Item, Movement, PushRequest};
 use dockhand_server::{PgStore, SledStore, Store};
-use dockhand_tests::{client_for, wait_until, GTINS};
+use dockhand_tests::{bench_master_data, bench_median, bench_runs, client_for, wait_until};
 
 /// Runs per case unless `DOCKHAND_BENCH_RUNS` says otherwise.
 const DEFAULT_RUNS: usize = 5;
@@ -73,30 +72,6 @@ impl Backend {
             Backend::Sled => "sled",
             Backend::Postgres => "PostgreSQL",
         }
-    }
-}
-
-/// The median; the mean of the two middle values for an even count. `v` must not be empty.
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let mid = v.len() / 2;
-    if v.len().is_multiple_of(2) {
-        (v[mid - 1] + v[mid]) / 2.0
-    } else {
-        v[mid]
-    }
-}
-
-/// `DOCKHAND_BENCH_RUNS`, else [`DEFAULT_RUNS`].
-fn runs() -> Result<usize> {
-    match std::env::var("DOCKHAND_BENCH_RUNS") {
-        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_RUNS),
-        Err(e) => bail!("DOCKHAND_BENCH_RUNS: {e}"),
-        Ok(v) => match v.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => bail!("DOCKHAND_BENCH_RUNS={v:?}: expected a whole number of runs, at least 1"),
-        },
     }
 }
 
@@ -128,29 +103,6 @@ fn batches(devices: usize) -> Vec<Vec<Vec<Movement>>> {
                 .collect()
         })
         .collect()
-}
-
-/// Sites, their dock and the five items, so every movement references known master data.
-fn master_data(store: &dyn Store) -> Result<()> {
-    for s in 0..SITES {
-        let code = format!("WH{s}");
-        store.put_site(&Site {
-            code: code.clone(),
-            name: code.clone(),
-            active: true,
-        })?;
-        store.put_locations(
-            &code,
-            &[Location {
-                code: "DOCK-1".into(),
-                gln: None,
-                zone: None,
-                active: true,
-            }],
-        )?;
-    }
-    store.put_items(&GTINS.iter().map(|g| item(g)).collect::<Vec<_>>())?;
-    Ok(())
 }
 
 fn item(gtin: &str) -> Item {
@@ -316,7 +268,7 @@ fn concurrently<S: Send + 'static>(
 
 /// Server ingest over HTTPS; returns movements/s.
 fn ingest(backend: Backend, devices: usize) -> Result<f64> {
-    let fresh = fresh(backend, master_data)?;
+    let fresh = fresh(backend, |s| bench_master_data(s, SITES))?;
     let mut server = Server::start(&fresh.data, fresh.config.clone())?;
     let mut states = Vec::new();
     for (d, batches) in batches(devices).into_iter().enumerate() {
@@ -569,7 +521,7 @@ fn ingest_run(backend: Backend, devices: usize, run: usize) -> Result<(f64, f64)
 fn main() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let backends = backends()?;
-    let runs = runs()?;
+    let runs = bench_runs(DEFAULT_RUNS)?;
     let mut cases = Vec::new();
     for &backend in &backends {
         for devices in CONCURRENCY {
@@ -607,9 +559,9 @@ fn main() -> Result<()> {
     );
     println!("| --- | --- | --- | --- | --- |");
     for case in &cases {
-        let (o, r) = (median(&case.ours), median(&case.raw));
+        let (o, r) = (bench_median(&case.ours), bench_median(&case.raw));
         let ratios = case.ratios();
-        let ratio = median(&ratios);
+        let ratio = bench_median(&ratios);
         let (lo, hi) = ratios
             .iter()
             .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
@@ -625,7 +577,7 @@ fn main() -> Result<()> {
         );
     }
     for (backend, times) in pulls {
-        let t = median(&times);
+        let t = bench_median(&times);
         println!(
             "| {} pull of {PULL_ITEMS} changes by a new device, pages of {PULL_PAGE} over HTTPS | {t:.2} s | | | ≤ 2 s: {} |",
             backend.name(),
@@ -648,7 +600,7 @@ mod tests {
             (&[9.0, 1.0, 1.0, 1.0, 9.0], 1.0),
         ];
         for (values, want) in cases {
-            assert_eq!(median(values), want, "{values:?}");
+            assert_eq!(bench_median(values), want, "{values:?}");
         }
     }
 
@@ -662,7 +614,7 @@ mod tests {
         };
         assert_eq!(case.ratios(), vec![90.0, 30.0, 75.0]);
         // The medians' ratio would be 60 / 100; the verdict uses the median of the pairs' own ratios.
-        assert_eq!(median(&case.ratios()), 75.0);
+        assert_eq!(bench_median(&case.ratios()), 75.0);
     }
 
     #[test]

@@ -26,11 +26,12 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use dockhand_protocol::sync::{Item, Location, PushRequest};
-use dockhand_server::store::Site;
+use dockhand_protocol::sync::PushRequest;
 use dockhand_server::webhooks::{Endpoint, EventKind};
 use dockhand_server::{SledStore, Store};
-use dockhand_tests::{bench_receipt, client_for, wait_until, GTINS};
+use dockhand_tests::{
+    bench_master_data, bench_median, bench_receipt, bench_runs, client_for, wait_until,
+};
 
 const DEFAULT_RUNS: usize = 5;
 const BATCH: usize = 500;
@@ -56,64 +57,6 @@ impl Case {
             Case::Blackhole => "endpoint down: accepts, never answers (10 s timeout)",
         }
     }
-}
-
-/// The median; the mean of the two middle values for an even count. `v` must not be empty.
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    let mid = v.len() / 2;
-    if v.len().is_multiple_of(2) {
-        (v[mid - 1] + v[mid]) / 2.0
-    } else {
-        v[mid]
-    }
-}
-
-fn runs() -> Result<usize> {
-    match std::env::var("DOCKHAND_BENCH_RUNS") {
-        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_RUNS),
-        Err(e) => bail!("DOCKHAND_BENCH_RUNS: {e}"),
-        Ok(v) => match v.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => bail!("DOCKHAND_BENCH_RUNS={v:?}: expected a whole number of runs, at least 1"),
-        },
-    }
-}
-
-fn master_data(store: &dyn Store) -> Result<()> {
-    for s in 0..SITES {
-        let code = format!("WH{s}");
-        store.put_site(&Site {
-            code: code.clone(),
-            name: code.clone(),
-            active: true,
-        })?;
-        store.put_locations(
-            &code,
-            &[Location {
-                code: "DOCK-1".into(),
-                gln: None,
-                zone: None,
-                active: true,
-            }],
-        )?;
-    }
-    let items: Vec<Item> = GTINS
-        .iter()
-        .map(|g| Item {
-            gtin: (*g).into(),
-            description: format!("item {g}"),
-            unit: "EA".into(),
-            lot_tracked: true,
-            expiry_tracked: false,
-            serial_tracked: false,
-            active: true,
-            unit_cost: None,
-        })
-        .collect();
-    store.put_items(&items)?;
-    Ok(())
 }
 
 /// A receiver that accepts, reads and never answers; counts the connections it took.
@@ -205,7 +148,7 @@ fn ingest(case: Case) -> Result<(f64, u64)> {
     {
         // Opened and closed before the server opens it: sled locks its directory.
         let store = SledStore::open(&data.join("sled"), 64 << 20)?;
-        master_data(&store)?;
+        bench_master_data(&store, SITES)?;
         if let Some(url) = &url {
             store
                 .webhooks()
@@ -287,7 +230,7 @@ fn ingest(case: Case) -> Result<(f64, u64)> {
 }
 
 fn main() -> Result<()> {
-    let runs = runs()?;
+    let runs = bench_runs(DEFAULT_RUNS)?;
     let mut rates: Vec<[f64; 3]> = Vec::new();
     let mut queued = [0u64; 3];
     for run in 0..runs {
@@ -315,8 +258,8 @@ fn main() -> Result<()> {
         println!(
             "| {} | {:.0} | {:.0}% | {} |",
             case.name(),
-            median(&mine),
-            100.0 * median(&ratios),
+            bench_median(&mine),
+            100.0 * bench_median(&ratios),
             if *case == Case::None {
                 "–".to_string()
             } else {
@@ -335,7 +278,7 @@ mod tests {
     fn median_table() {
         let cases: &[(&[f64], f64)] = &[(&[3.0], 3.0), (&[1.0, 3.0], 2.0), (&[5.0, 1.0, 3.0], 3.0)];
         for (v, want) in cases {
-            assert_eq!(median(v), *want, "{v:?}");
+            assert_eq!(bench_median(v), *want, "{v:?}");
         }
     }
 
