@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::reports::replenishment::{self, ReorderRule, Suggestion};
 use crate::reports::{self, Period, PeriodError};
 use crate::state::AppState;
-use crate::store::StockFilter;
+use crate::store::{StockFilter, Store, StoreError};
 use crate::web::csv::{self, Cell};
 
 /// Default horizon of the expiry report, in days.
@@ -78,6 +78,21 @@ fn known_site(state: &AppState, site: &str) -> Result<(), ApiError> {
             format!("unknown site {site:?}"),
         ))
     }
+}
+
+/// Runs `load` on the blocking pool for `site`, once the site is known (a 400 naming `site` otherwise): the
+/// common body of every report handler.
+async fn at_known_site<T: Send + 'static>(
+    state: AppState,
+    site: &str,
+    load: impl FnOnce(&dyn Store, &str) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let site = site.to_string();
+    blocking(move || {
+        known_site(&state, &site)?;
+        Ok(load(&*state.store, &site)?)
+    })
+    .await
 }
 
 fn hour_text(t: OffsetDateTime) -> String {
@@ -145,10 +160,8 @@ pub(crate) async fn productivity(
     let c = common(&mut q, &headers)?;
     let period = period(&mut q)?;
     q.finish()?;
-    let site = c.site.clone();
-    let report = blocking(move || {
-        known_site(&state, &site)?;
-        Ok(reports::load_productivity(&*state.store, &site, period)?)
+    let report = at_known_site(state, &c.site, move |store, site| {
+        reports::load_productivity(store, site, period)
     })
     .await?;
     if !c.csv {
@@ -207,10 +220,8 @@ pub(crate) async fn dock_to_stock(
     let c = common(&mut q, &headers)?;
     let period = period(&mut q)?;
     q.finish()?;
-    let site = c.site.clone();
-    let report = blocking(move || {
-        known_site(&state, &site)?;
-        Ok(reports::load_dock_to_stock(&*state.store, &site, period)?)
+    let report = at_known_site(state, &c.site, move |store, site| {
+        reports::load_dock_to_stock(store, site, period)
     })
     .await?;
     if !c.csv {
@@ -267,10 +278,8 @@ pub(crate) async fn inventory(
     };
     let as_of = q.time("as_of")?.unwrap_or_else(OffsetDateTime::now_utc);
     q.finish()?;
-    let site = c.site.clone();
-    let report = blocking(move || {
-        known_site(&state, &site)?;
-        Ok(reports::load_inventory(&*state.store, &filter, as_of)?)
+    let report = at_known_site(state, &c.site, move |store, _| {
+        reports::load_inventory(store, &filter, as_of)
     })
     .await?;
     if !c.csv {
@@ -307,10 +316,8 @@ pub(crate) async fn turnover(
     let c = common(&mut q, &headers)?;
     let period = period(&mut q)?;
     q.finish()?;
-    let site = c.site.clone();
-    let items = blocking(move || {
-        known_site(&state, &site)?;
-        Ok(reports::load_turnover(&*state.store, &site, period)?)
+    let items = at_known_site(state, &c.site, move |store, site| {
+        reports::load_turnover(store, site, period)
     })
     .await?;
     if !c.csv {
@@ -373,15 +380,9 @@ pub(crate) async fn expiry(
         }
     };
     q.finish()?;
-    let site = c.site.clone();
-    let report = blocking(move || {
-        known_site(&state, &site)?;
-        Ok(reports::load_expiry(
-            &*state.store,
-            &site,
-            as_of,
-            u32::try_from(days).unwrap_or(u32::MAX),
-        )?)
+    let days = u32::try_from(days).unwrap_or(u32::MAX);
+    let report = at_known_site(state, &c.site, move |store, site| {
+        reports::load_expiry(store, site, as_of, days)
     })
     .await?;
     if !c.csv {
