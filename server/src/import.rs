@@ -160,6 +160,31 @@ pub(crate) fn message_without(field: &str, e: ApiError) -> String {
     }
 }
 
+/// What the import parsers' tests compare: the `(line or index, field)` of every bad row reported.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::At;
+    use crate::error::ApiError;
+
+    /// The `(at, field)` of every row `result` reports; panics unless it is a bad-rows error.
+    pub(crate) fn reported<T: std::fmt::Debug>(
+        result: Result<T, ApiError>,
+    ) -> Vec<(At, Option<String>)> {
+        match result {
+            Err(ApiError::BadRows(bad)) => bad.rows.into_iter().map(|r| (r.at, r.field)).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// `(line, field)` pairs as [`reported`] answers them for a CSV file.
+    pub(crate) fn at_lines(errors: &[(usize, Option<&str>)]) -> Vec<(At, Option<String>)> {
+        errors
+            .iter()
+            .map(|(l, f)| (At::Line(*l), f.map(str::to_string)))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

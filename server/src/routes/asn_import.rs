@@ -326,25 +326,12 @@ pub(super) fn asns_from_json(bytes: &[u8]) -> Result<Vec<(At, Asn)>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::testing::{at_lines, reported};
 
     /// `(line or index, field)` of each error a case expects.
     type Errors<'a> = &'a [(usize, Option<&'a str>)];
 
     const HEAD: &str = "asn_id,site,supplier,expected_on,sscc,gtin,lot,qty\n";
-
-    fn report(result: Result<Vec<(At, Asn)>, ApiError>) -> Vec<(At, Option<String>)> {
-        match result {
-            Err(ApiError::BadRows(bad)) => bad.rows.into_iter().map(|r| (r.at, r.field)).collect(),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn lines(errors: &[(usize, Option<&str>)]) -> Vec<(At, Option<String>)> {
-        errors
-            .iter()
-            .map(|(l, f)| (At::Line(*l), f.map(str::to_string)))
-            .collect()
-    }
 
     #[test]
     fn csv_groups_rows_into_asns() {
@@ -412,11 +399,11 @@ mod tests {
             ),
         ];
         for (rows, want) in cases {
-            let got = report(parse_asns(&format!("{HEAD}{rows}")));
-            assert_eq!(got, lines(want), "{rows:?}");
+            let got = reported(parse_asns(&format!("{HEAD}{rows}")));
+            assert_eq!(got, at_lines(want), "{rows:?}");
         }
-        let header = report(parse_asns("asn_id,gtin,qty,colour\n"));
-        assert_eq!(header, lines(&[(1, Some("colour")), (1, Some("site"))]));
+        let header = reported(parse_asns("asn_id,gtin,qty,colour\n"));
+        assert_eq!(header, at_lines(&[(1, Some("colour")), (1, Some("site"))]));
     }
 
     #[test]
@@ -426,8 +413,8 @@ mod tests {
         for _ in 0..=asns::MAX_LINES {
             text.push_str("BIG,WH1,,,,9506000134352,,1\n");
         }
-        let got = report(parse_asns(&text));
-        assert_eq!(got, lines(&[(3, None)]));
+        let got = reported(parse_asns(&text));
+        assert_eq!(got, at_lines(&[(3, None)]));
     }
 
     #[test]
@@ -459,7 +446,7 @@ mod tests {
                         .iter()
                         .map(|(i, f)| (At::Index(*i), f.map(str::to_string)))
                         .collect();
-                    assert_eq!(report(got), want, "{body}");
+                    assert_eq!(reported(got), want, "{body}");
                 }
             }
         }

@@ -329,24 +329,10 @@ fn unit(field: &str, value: &str) -> Result<String, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::testing::{at_lines, reported};
 
     /// `(line or index, field)` of each error a case expects.
     type Errors<'a> = &'a [(usize, Option<&'a str>)];
-
-    /// The `(line or index, field)` of every error an import reports.
-    fn errors_of(result: Result<Vec<Item>, ApiError>) -> Vec<(At, Option<String>)> {
-        match result {
-            Err(ApiError::BadRows(bad)) => bad.rows.into_iter().map(|r| (r.at, r.field)).collect(),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn cells(errors: &[(usize, Option<&str>)]) -> Vec<(At, Option<String>)> {
-        errors
-            .iter()
-            .map(|(l, f)| (At::Line(*l), f.map(str::to_string)))
-            .collect()
-    }
 
     /// Rows after the header, and every `(line, column)` reported.
     #[test]
@@ -385,13 +371,13 @@ mod tests {
             ),
         ];
         for (rows, want) in cases {
-            let got = errors_of(parse_items(&format!("{HEAD}{rows}")));
-            assert_eq!(got, cells(want), "{rows:?}");
+            let got = reported(parse_items(&format!("{HEAD}{rows}")));
+            assert_eq!(got, at_lines(want), "{rows:?}");
         }
-        let header = errors_of(parse_items("gtin,colour,gtin\n"));
+        let header = reported(parse_items("gtin,colour,gtin\n"));
         assert_eq!(
             header,
-            cells(&[
+            at_lines(&[
                 (1, Some("colour")),
                 (1, Some("gtin")),
                 (1, Some("description")),
@@ -402,8 +388,8 @@ mod tests {
             ])
         );
         assert_eq!(
-            errors_of(parse_items(&format!("{HEAD}\"open,W\n"))),
-            cells(&[(2, None)])
+            reported(parse_items(&format!("{HEAD}\"open,W\n"))),
+            at_lines(&[(2, None)])
         );
         match parse_items("") {
             Err(ApiError::BadRequest { message, .. }) => assert!(message.contains("empty CSV")),
@@ -450,7 +436,7 @@ mod tests {
                     assert_eq!(items[0].gtin, "09506000134352");
                     assert_eq!((items[0].unit.as_str(), items[0].lot_tracked), ("CS", true));
                 }
-                got => assert_eq!(errors_of(got), want, "{body}"),
+                got => assert_eq!(reported(got), want, "{body}"),
             }
         }
     }

@@ -218,16 +218,10 @@ impl Unique {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::testing::at_lines;
 
     /// `(line or index, field)` of each error a case expects.
     type Errors<'a> = &'a [(usize, Option<&'a str>)];
-
-    fn lines(errors: &[(usize, Option<&str>)]) -> Vec<(At, Option<String>)> {
-        errors
-            .iter()
-            .map(|(l, f)| (At::Line(*l), f.map(str::to_string)))
-            .collect()
-    }
 
     /// `(body, locations imported or every (line, column) reported)`.
     #[test]
@@ -261,7 +255,7 @@ mod tests {
                 (Err(ApiError::BadRows(bad)), Err(w)) => {
                     let got: Vec<(At, Option<String>)> =
                         bad.rows.into_iter().map(|r| (r.at, r.field)).collect();
-                    assert_eq!(got, lines(w), "{text:?}");
+                    assert_eq!(got, at_lines(w), "{text:?}");
                 }
                 (got, _) => panic!("{text:?}: {got:?}"),
             }
